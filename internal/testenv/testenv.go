@@ -29,6 +29,10 @@ import (
 // Keep it equal to K8S_VERSION in the Makefile.
 const K8sVersion = "1.36.3"
 
+// ServiceClusterIPRange is the apiserver's --service-cluster-ip-range in
+// tests: documentation and benchmarking ranges only (DESIGN.md §7).
+const ServiceClusterIPRange = "198.19.0.0/16,2001:db8:19::/112"
+
 // Env is a running control plane.
 type Env struct {
 	// Config reaches the apiserver as an administrator.
@@ -73,6 +77,10 @@ func Start() (*Env, error) {
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  30 * time.Second,
 	}
+	// envtest's default Service range is private (10.0.0.0/24); seamark's
+	// tests use the benchmarking range for ClusterIPs, dual-stack so that
+	// dual-stack Services can be created.
+	env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", ServiceClusterIPRange)
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w", assets, err)

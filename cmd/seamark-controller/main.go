@@ -1,0 +1,110 @@
+// Command seamark-controller grants external addresses to LoadBalancer
+// Services from seamark IPPools (see DESIGN.md §6 for the flags).
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
+	"github.com/seamark-io/seamark/controllers"
+)
+
+func main() {
+	var (
+		kubeconfig   string
+		namespace    string
+		leaderElect  bool
+		metricsAddr  string
+		probeAddr    string
+		defaultClass bool
+		qps          float64
+		burst        int
+		workers      int
+		orphanGrace  time.Duration
+	)
+	flag.StringVar(&kubeconfig, "kubeconfig", "", "Path to a kubeconfig; in-cluster configuration when empty.")
+	flag.StringVar(&namespace, "namespace", "seamark-system", "Namespace of seamark: the leader-election Lease and the Secrets of BGP passwords live here.")
+	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader so that one replica grants addresses (the IPAllocation locks keep even several leaders correct).")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the HTTPS metrics endpoint (authenticated and authorized with the apiserver); 0 turns it off.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
+	flag.BoolVar(&defaultClass, "default-class", true, "Handle LoadBalancer Services without spec.loadBalancerClass (those with class seamark.io/lb are always handled).")
+	flag.Float64Var(&qps, "kube-api-qps", 500, "Queries per second to the apiserver; a grant costs an IPAllocation create, a status patch and an Event.")
+	flag.IntVar(&burst, "kube-api-burst", 1000, "Burst of queries to the apiserver.")
+	flag.IntVar(&workers, "workers", 16, "Services reconciled at once.")
+	flag.DurationVar(&orphanGrace, "orphan-grace", 30*time.Second, "Age an IPAllocation must reach before the repair loop removes Services that are gone from it.")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+
+	if err := run(kubeconfig, namespace, leaderElect, metricsAddr, probeAddr, defaultClass, qps, burst, workers, orphanGrace); err != nil {
+		log.Error(err, "Controller stopped")
+		os.Exit(1)
+	}
+}
+
+func run(kubeconfig, namespace string, leaderElect bool, metricsAddr, probeAddr string, defaultClass bool, qps float64, burst, workers int, orphanGrace time.Duration) error {
+	if kubeconfig != "" {
+		if err := flag.Set("kubeconfig", kubeconfig); err != nil {
+			return err
+		}
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = float32(qps), burst
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := seamarkv1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: scheme,
+		Cache:  controllers.CacheOptions(namespace),
+		Metrics: metricsserver.Options{
+			BindAddress:    metricsAddr,
+			SecureServing:  true,
+			FilterProvider: filters.WithAuthenticationAndAuthorization,
+			TLSOpts:        []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+		},
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "seamark-controller",
+		LeaderElectionNamespace: namespace,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	_, err = controllers.Setup(mgr, controllers.Options{
+		Namespace: namespace, DefaultClass: defaultClass, Workers: workers, OrphanGrace: orphanGrace, Registry: metrics.Registry,
+	})
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	// Standby replicas are ready too: readiness is not leadership.
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
