@@ -301,7 +301,7 @@ func TestBuildBGPAdvertisements(t *testing.T) {
 				s.WithdrawWhenNoEndpoints = true
 			}),
 			want: &BGPAdvertisement{Name: "a", Addresses: []seamarkv1alpha1.AddressType{"LoadBalancerIP", "ClusterIPRange"}, Peers: []string{"tor-b"},
-				Communities: []Community{{Value: 64512<<16 | 100}, {Large: true, Global: 64512, Local1: 1, Local2: 2}, {Value: 0xFFFFFF01}},
+				Communities:     []Community{{Value: 64512<<16 | 100}, {Large: true, Global: 64512, Local1: 1, Local2: 2}, {Value: 0xFFFFFF01}},
 				LocalPreference: ptr(uint32(200)), AggregationLength: 24, AggregationLengthV6: 64, WithdrawWhenNoEndpoints: true},
 		},
 		{

@@ -9,8 +9,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/allocator"
+	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 )
 
 // Resources are the inputs of Build: plain data, as listed from the

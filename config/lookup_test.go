@@ -147,9 +147,13 @@ func TestAdvertisementsFor(t *testing.T) {
 		},
 		BGPAdvertisements: []seamarkv1alpha1.BGPAdvertisement{
 			bgpAdv("all", nil),
-			bgpAdv("bgp-pools", func(s *seamarkv1alpha1.BGPAdvertisementSpec) { s.IPPoolSelector = sel(map[string]string{"announce": "bgp"}) }),
+			bgpAdv("bgp-pools", func(s *seamarkv1alpha1.BGPAdvertisementSpec) {
+				s.IPPoolSelector = sel(map[string]string{"announce": "bgp"})
+			}),
 			bgpAdv("edge-nodes", func(s *seamarkv1alpha1.BGPAdvertisementSpec) { s.NodeSelector = sel(map[string]string{"edge": "true"}) }),
-			bgpAdv("web", func(s *seamarkv1alpha1.BGPAdvertisementSpec) { s.ServiceSelector = sel(map[string]string{"app": "web"}) }),
+			bgpAdv("web", func(s *seamarkv1alpha1.BGPAdvertisementSpec) {
+				s.ServiceSelector = sel(map[string]string{"app": "web"})
+			}),
 		},
 	}
 	cfg, problems := Build(res)

@@ -2,8 +2,8 @@ package controllers
 
 import (
 	"context"
-	"maps"
 	"fmt"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"

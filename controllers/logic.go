@@ -8,8 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
-	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/allocator"
+	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 )
 
 // handles reports whether seamark is responsible for the Service: a

@@ -6,9 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
-
-	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/allocator"
+	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/config"
 )
 
@@ -33,9 +32,9 @@ type State struct {
 // NewState returns an empty State; the controller opens it with Start.
 func NewState() *State {
 	s := &State{
-		alloc:       allocator.New(),
-		seen:        map[string]time.Time{},
-		ready:       make(chan struct{}),
+		alloc: allocator.New(),
+		seen:  map[string]time.Time{},
+		ready: make(chan struct{}),
 	}
 	empty, _ := config.Build(config.Resources{})
 	s.cfg.Store(empty)

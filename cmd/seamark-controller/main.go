@@ -24,7 +24,6 @@ import (
 
 func main() {
 	var (
-		kubeconfig   string
 		namespace    string
 		leaderElect  bool
 		metricsAddr  string
@@ -35,7 +34,8 @@ func main() {
 		workers      int
 		orphanGrace  time.Duration
 	)
-	flag.StringVar(&kubeconfig, "kubeconfig", "", "Path to a kubeconfig; in-cluster configuration when empty.")
+	// --kubeconfig is registered by controller-runtime (ctrl.GetConfig reads it;
+	// in-cluster configuration when empty).
 	flag.StringVar(&namespace, "namespace", "seamark-system", "Namespace of seamark: the leader-election Lease and the Secrets of BGP passwords live here.")
 	flag.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader so that one replica grants addresses (the IPAllocation locks keep even several leaders correct).")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address of the HTTPS metrics endpoint (authenticated and authorized with the apiserver); 0 turns it off.")
@@ -51,18 +51,13 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
-	if err := run(kubeconfig, namespace, leaderElect, metricsAddr, probeAddr, defaultClass, qps, burst, workers, orphanGrace); err != nil {
+	if err := run(namespace, leaderElect, metricsAddr, probeAddr, defaultClass, qps, burst, workers, orphanGrace); err != nil {
 		log.Error(err, "Controller stopped")
 		os.Exit(1)
 	}
 }
 
-func run(kubeconfig, namespace string, leaderElect bool, metricsAddr, probeAddr string, defaultClass bool, qps float64, burst, workers int, orphanGrace time.Duration) error {
-	if kubeconfig != "" {
-		if err := flag.Set("kubeconfig", kubeconfig); err != nil {
-			return err
-		}
-	}
+func run(namespace string, leaderElect bool, metricsAddr, probeAddr string, defaultClass bool, qps float64, burst, workers int, orphanGrace time.Duration) error {
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("loading the kubeconfig: %w", err)

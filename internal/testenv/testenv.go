@@ -96,6 +96,20 @@ func Start() (*Env, error) {
 	return &Env{Config: cfg, Client: c, Scheme: scheme, Root: root, env: env}, nil
 }
 
+// WriteKubeconfig writes a kubeconfig of an administrator of the test
+// apiserver to path, for binaries started by a test.
+func (e *Env) WriteKubeconfig(path string) error {
+	user, err := e.env.ControlPlane.AddUser(envtest.User{Name: "seamark-test-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("adding a test user: %w", err)
+	}
+	b, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("writing a kubeconfig: %w", err)
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
 // Stop stops the control plane and removes its data.
 func (e *Env) Stop() error { return e.env.Stop() }
 

@@ -1,0 +1,157 @@
+// Command seamark-speaker is the node agent: it announces the addresses of
+// seamark's LoadBalancer Services (and, when asked, ClusterIPs, external
+// IPs and ServiceCIDR ranges) from this node over BGP. It runs on every
+// node (DaemonSet, hostNetwork) without leader election.
+//
+// main only parses flags and wires package speaker and speaker/bgp into a
+// controller-runtime manager.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
+	"github.com/seamark-io/seamark/speaker"
+	"github.com/seamark-io/seamark/speaker/bgp"
+)
+
+type flags struct {
+	kubeconfig, namespace, nodeName        string
+	metricsAddr, probeAddr, memberlistAddr string
+	metricsSecure, defaultClass            bool
+	shutdownDrain                          time.Duration
+	zap                                    zap.Options
+}
+
+func parseFlags() *flags {
+	f := &flags{}
+	// controller-runtime registers --kubeconfig on the default flag set
+	// when it is imported; define it only if it is not there.
+	if flag.Lookup("kubeconfig") == nil {
+		flag.String("kubeconfig", "", "Path to a kubeconfig file; empty uses the in-cluster configuration.")
+	}
+	flag.StringVar(&f.namespace, "namespace", "seamark-system", "Namespace of the Secrets that BGPPeers' passwords refer to.")
+	flag.StringVar(&f.nodeName, "node-name", os.Getenv("NODE_NAME"), "Name of the node the speaker runs on (default $NODE_NAME).")
+	// The speaker runs with hostNetwork next to the controller, which may
+	// share the node's network namespace: its defaults (:8443, :8081) are
+	// left free.
+	flag.StringVar(&f.metricsAddr, "metrics-bind-address", ":7473", "Address of the Prometheus metrics endpoint; \"0\" turns it off. Not the controller's :8443, as both may share a host network.")
+	flag.BoolVar(&f.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, authenticating and authorising scrapers with TokenReview and SubjectAccessReview; false serves plain HTTP.")
+	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":7474", "Address of the /healthz and /readyz endpoints; \"0\" turns them off. Not the controller's :8081, as both may share a host network.")
+	flag.StringVar(&f.memberlistAddr, "memberlist-bind-address", ":7946", "Address of the memberlist gossip for layer 2 failover. Accepted now; used once the layer 2 mode is enabled.")
+	flag.DurationVar(&f.shutdownDrain, "shutdown-drain", 5*time.Second, "On SIGTERM, how long paths stay announced with the GRACEFUL_SHUTDOWN community (RFC 8326) before they are withdrawn.")
+	flag.BoolVar(&f.defaultClass, "default-class", true, "Announce LoadBalancer Services without spec.loadBalancerClass, as the controller serves them; false: only class "+seamarkv1alpha1.LoadBalancerClass+".")
+	f.zap.BindFlags(flag.CommandLine)
+	flag.Parse()
+	// Read here rather than through ctrl.GetConfig, which would also fall
+	// back to $KUBECONFIG and ~/.kube/config: the speaker uses the file it
+	// is given, else the in-cluster configuration.
+	f.kubeconfig = flag.Lookup("kubeconfig").Value.String()
+	return f
+}
+
+func main() {
+	f := parseFlags()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
+	log := ctrl.Log.WithName("setup")
+	if err := run(f); err != nil {
+		log.Error(err, "Speaker failed")
+		os.Exit(1)
+	}
+}
+
+func run(f *flags) error {
+	if f.nodeName == "" {
+		return errors.New("--node-name (or $NODE_NAME) is required: the speaker announces from one node")
+	}
+	if f.shutdownDrain < 0 {
+		return fmt.Errorf("--shutdown-drain %s is negative", f.shutdownDrain)
+	}
+	restCfg, err := restConfig(f.kubeconfig)
+	if err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building scheme: %w", err)
+	}
+	if err := seamarkv1alpha1.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building scheme: %w", err)
+	}
+	metricsOpts := metricsserver.Options{BindAddress: f.metricsAddr, SecureServing: f.metricsSecure}
+	if f.metricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   speaker.CacheOptions(f.namespace, f.nodeName),
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  f.probeAddr,
+		LeaderElection:          false,
+		GracefulShutdownTimeout: ptr(speaker.ShutdownTimeout(f.shutdownDrain) + 5*time.Second),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	bgpSpeaker := bgp.New(bgp.Options{Logger: ctrl.Log.WithName("bgp")})
+	metrics.Registry.MustRegister(bgpSpeaker.Collectors()...)
+	r := &speaker.Reconciler{
+		Client:       mgr.GetClient(),
+		NodeName:     f.nodeName,
+		Namespace:    f.namespace,
+		DefaultClass: f.defaultClass,
+		Announcer:    bgpSpeaker,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := mgr.Add(&speaker.Shutdown{Speaker: bgpSpeaker, Drain: f.shutdownDrain}); err != nil {
+		return fmt.Errorf("adding the shutdown runnable: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("plan", r.ReadyCheck); err != nil {
+		return fmt.Errorf("adding readiness check: %w", err)
+	}
+
+	ctrl.Log.WithName("setup").Info("Starting speaker", "node", f.nodeName, "namespace", f.namespace,
+		"defaultClass", f.defaultClass, "shutdownDrain", f.shutdownDrain.String())
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fmt.Errorf("running manager: %w", err)
+	}
+	return nil
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("loading in-cluster configuration (or pass --kubeconfig): %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+func ptr[T any](v T) *T { return &v }

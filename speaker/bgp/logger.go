@@ -1,0 +1,160 @@
+package bgp
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
+)
+
+// gobgpLogger adapts GoBGP's logger to logr: warnings and errors at V(0), GoBGP's (chatty) info at
+// V(1), debug at V(2). It also feeds the session's diagnosis: GoBGP reports a failed TCP connect only
+// as a debug line, and that is all the speaker ever sees of a TCP-MD5 mismatch (Linux drops the
+// segments silently), so the adapter asks GoBGP for debug lines while the session is down and turns
+// them into failed-attempt counts and a last error, whatever the logr verbosity.
+//
+// A GoBGP server keeps its logger for life and servers are reused across sessions, so the target is
+// swapped with attach.
+type gobgpLogger struct {
+	sink atomic.Pointer[logSink]
+	// wantDebug is set while the session is not established. Debug output is then cheap (no updates
+	// flow), and it is the only place GoBGP reports connect errors.
+	wantDebug atomic.Bool
+}
+
+type logSink struct {
+	log logr.Logger
+	// onProblem receives GoBGP's problem reports for the session; connectFailed marks a failed
+	// connection attempt.
+	onProblem func(problem string, connectFailed bool)
+}
+
+var _ gobgplog.Logger = (*gobgpLogger)(nil)
+
+func newGoBGPLogger() *gobgpLogger {
+	l := &gobgpLogger{}
+	l.sink.Store(&logSink{log: logr.Discard()})
+	return l
+}
+
+// attach directs the log to a session.
+func (l *gobgpLogger) attach(log logr.Logger, onProblem func(problem string, connectFailed bool)) {
+	l.sink.Store(&logSink{log: log, onProblem: onProblem})
+	l.wantDebug.Store(true)
+}
+
+// detach stops problem reports once the session is gone; late lines of its teardown are still logged.
+func (l *gobgpLogger) detach() {
+	l.sink.Store(&logSink{log: l.sink.Load().log})
+	l.wantDebug.Store(false)
+}
+
+func (l *gobgpLogger) logger() logr.Logger { return l.sink.Load().log }
+
+func (l *gobgpLogger) Panic(msg string, fields gobgplog.Fields) {
+	l.logger().Error(nil, msg, kv(fields)...)
+	// GoBGP calls Panic for broken invariants and does not expect to continue.
+	panic(fmt.Sprintf("gobgp: %s", msg))
+}
+
+func (l *gobgpLogger) Fatal(msg string, fields gobgplog.Fields) {
+	l.logger().Error(nil, msg, kv(fields)...)
+	// A library must not os.Exit; an unrecovered panic still stops the process as GoBGP expects.
+	panic(fmt.Sprintf("gobgp: %s", msg))
+}
+
+func (l *gobgpLogger) Error(msg string, fields gobgplog.Fields) {
+	l.problem(msg, fields, false)
+	l.logger().Error(nil, msg, kv(fields)...)
+}
+
+func (l *gobgpLogger) Warn(msg string, fields gobgplog.Fields) {
+	l.problem(msg, fields, false)
+	l.logger().Info(msg, kv(fields)...)
+}
+
+func (l *gobgpLogger) Info(msg string, fields gobgplog.Fields) {
+	if msg == "Peer Down" {
+		l.problem(msg, fields, false)
+	}
+	l.logger().V(1).Info(msg, kv(fields)...)
+}
+
+func (l *gobgpLogger) Debug(msg string, fields gobgplog.Fields) {
+	switch msg {
+	case "failed to connect":
+		l.problem(msg, fields, true)
+	case "state changed":
+		// GoBGP does not decode a notification received before Established; the transition's
+		// reason is all there is to say why an attempt failed.
+		old, _ := fields["old"].(string)
+		if fields["new"] == "BGP_FSM_IDLE" && (old == "BGP_FSM_OPENSENT" || old == "BGP_FSM_OPENCONFIRM") {
+			if f := l.sink.Load().onProblem; f != nil {
+				f(fmt.Sprintf("session closed in %s: %v", fsmStateNames[old], fields["reason"]), false)
+			}
+		}
+	}
+	if v := l.logger().V(2); v.Enabled() {
+		v.Info(msg, kv(fields)...)
+	}
+}
+
+// SetLevel is a no-op: verbosity belongs to the logr logger.
+func (l *gobgpLogger) SetLevel(gobgplog.LogLevel) {}
+
+// GetLevel tells GoBGP which of its guarded debug lines to produce.
+func (l *gobgpLogger) GetLevel() gobgplog.LogLevel {
+	if l.wantDebug.Load() || l.logger().V(2).Enabled() {
+		return gobgplog.DebugLevel
+	}
+	return gobgplog.InfoLevel
+}
+
+func (l *gobgpLogger) problem(msg string, fields gobgplog.Fields, connectFailed bool) {
+	if f := l.sink.Load().onProblem; f != nil {
+		f(describeProblem(msg, fields), connectFailed)
+	}
+}
+
+// describeProblem renders a GoBGP problem report as one short sentence, e.g.
+// "failed to connect: dial tcp 127.0.0.2:179: i/o timeout" or
+// "received notification: open message error, bad peer AS".
+func describeProblem(msg string, fields gobgplog.Fields) string {
+	if code, ok := fields["Code"].(uint8); ok {
+		sub, _ := fields["Subcode"].(uint8)
+		return fmt.Sprintf("%s: %s", msg, bgp.NewNotificationErrorCode(code, sub))
+	}
+	if e, ok := fields["Data"].(*bgp.MessageError); ok {
+		return fmt.Sprintf("%s: %s", msg, bgp.NewNotificationErrorCode(e.TypeCode, e.SubTypeCode))
+	}
+	for _, k := range []string{"Error", "Err", "Reason"} {
+		if v, ok := fields[k]; ok && v != nil {
+			return fmt.Sprintf("%s: %v", msg, v)
+		}
+	}
+	return msg
+}
+
+var fsmStateNames = map[string]SessionState{"BGP_FSM_OPENSENT": StateOpenSent, "BGP_FSM_OPENCONFIRM": StateOpenConfirm}
+
+// kv turns GoBGP's fields into logr key/value pairs in a stable order, with lower-camel keys.
+func kv(fields gobgplog.Fields) []any {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		key := k
+		if key != "" {
+			key = strings.ToLower(key[:1]) + key[1:]
+		}
+		out = append(out, key, fields[k])
+	}
+	return out
+}

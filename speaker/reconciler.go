@@ -1,0 +1,279 @@
+package speaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
+	"github.com/seamark-io/seamark/config"
+	"github.com/seamark-io/seamark/speaker/bgp"
+)
+
+// ControllerName is the name of the speaker's controller in logs and
+// controller-runtime's metrics.
+const ControllerName = "bgp-speaker"
+
+// planKey is the one work item every event maps to. The workqueue holds a
+// key at most once, so a burst of changes while a plan is being applied
+// costs one more plan, not one per change.
+var planKey = reconcile.Request{NamespacedName: types.NamespacedName{Name: "plan"}}
+
+// Announcer is what the Reconciler hands plans to; *bgp.Speaker implements it.
+type Announcer interface {
+	Reconcile(ctx context.Context, desired map[string]bgp.PeerDesired) error
+}
+
+// Reconciler recomputes this node's plan from the informer caches on any
+// relevant change and applies it. It keeps no state of its own between
+// runs other than what it last applied, so every run is a full, idempotent
+// recomputation; speaker/bgp turns it into incremental path changes.
+type Reconciler struct {
+	// Client reads from the manager's cache.
+	Client client.Reader
+	// NodeName is the node the speaker runs on.
+	NodeName string
+	// Namespace holds the Secrets of BGP passwords.
+	Namespace string
+	// DefaultClass: LoadBalancer Services without class are seamark's.
+	DefaultClass bool
+	// Announcer applies the plan.
+	Announcer Announcer
+
+	applied      atomic.Pointer[Plan]
+	problemsMu   sync.Mutex
+	lastProblems []PeerProblem
+}
+
+// SetupWithManager registers the controller: every watched kind maps to the
+// one plan key.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	toPlan := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{planKey}
+	})
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named(ControllerName).
+		// One worker: plans are applied in order and never concurrently.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1})
+	for _, obj := range watchedKinds() {
+		b = b.Watches(obj, toPlan)
+	}
+	if err := b.Complete(r); err != nil {
+		return fmt.Errorf("setting up controller %s: %w", ControllerName, err)
+	}
+	return nil
+}
+
+func watchedKinds() []client.Object {
+	return []client.Object{
+		&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{}, &networkingv1.ServiceCIDR{},
+		&corev1.Namespace{}, &corev1.Secret{},
+		&seamarkv1alpha1.IPPool{}, &seamarkv1alpha1.BGPPeer{},
+		&seamarkv1alpha1.BGPAdvertisement{}, &seamarkv1alpha1.L2Advertisement{},
+	}
+}
+
+// Reconcile computes the plan and applies it. A failure to apply is
+// returned, so the item is retried with backoff; speaker/bgp keeps what
+// it really announces, so the retry does exactly what is missing.
+func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+	start := time.Now()
+	in, problems, err := r.input(ctx)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if len(problems) > 0 {
+		// The controller reports them on the objects; the speaker only
+		// works with what is valid.
+		log.V(1).Info("Configuration has problems", "count", len(problems), "first", problems[0].String())
+	}
+	plan := Compute(in)
+	computed := time.Since(start)
+	r.logProblems(ctx, plan.Problems)
+	if err := r.Announcer.Reconcile(ctx, plan.Peers); err != nil {
+		if errors.Is(err, bgp.ErrStopped) {
+			return reconcile.Result{}, nil // shutting down: nothing left to announce
+		}
+		return reconcile.Result{}, fmt.Errorf("applying the plan: %w", err)
+	}
+	r.applied.Store(&plan)
+	paths := 0
+	for _, p := range plan.Peers {
+		paths += len(p.Paths)
+	}
+	log.V(1).Info("Applied plan", "peers", len(plan.Peers), "paths", paths,
+		"planDuration", computed.String(), "duration", time.Since(start).String())
+	return reconcile.Result{}, nil
+}
+
+// input reads the plan's inputs from the cache. The objects are the
+// cache's own (no deep copy: 10,000 Services would be copied on every
+// event); nothing here modifies them.
+func (r *Reconciler) input(ctx context.Context) (Input, config.Problems, error) {
+	noCopy := client.UnsafeDisableDeepCopyOption(true)
+	var (
+		pools    seamarkv1alpha1.IPPoolList
+		peers    seamarkv1alpha1.BGPPeerList
+		bgpAdvs  seamarkv1alpha1.BGPAdvertisementList
+		l2Advs   seamarkv1alpha1.L2AdvertisementList
+		ns       corev1.NamespaceList
+		secrets  corev1.SecretList
+		cidrs    networkingv1.ServiceCIDRList
+		services corev1.ServiceList
+		epSlices discoveryv1.EndpointSliceList
+	)
+	lists := []struct {
+		what string
+		list client.ObjectList
+		opts []client.ListOption
+	}{
+		{"IPPools", &pools, nil}, {"BGPPeers", &peers, nil}, {"BGPAdvertisements", &bgpAdvs, nil},
+		{"L2Advertisements", &l2Advs, nil}, {"Namespaces", &ns, nil},
+		{"Secrets", &secrets, []client.ListOption{client.InNamespace(r.Namespace)}},
+		{"ServiceCIDRs", &cidrs, nil}, {"Services", &services, nil}, {"EndpointSlices", &epSlices, nil},
+	}
+	for _, l := range lists {
+		if err := r.Client.List(ctx, l.list, append(l.opts, noCopy)...); err != nil {
+			return Input{}, nil, fmt.Errorf("listing %s: %w", l.what, err)
+		}
+	}
+	cfg, problems := config.Build(config.Resources{
+		Pools: pools.Items, Peers: peers.Items, BGPAdvertisements: bgpAdvs.Items, L2Advertisements: l2Advs.Items,
+		Namespaces: ns.Items, Secrets: secrets.Items, ServiceCIDRs: cidrs.Items,
+	})
+	in := Input{Config: cfg, Services: services.Items, EndpointSlices: epSlices.Items, DefaultClass: r.DefaultClass}
+	var n corev1.Node
+	switch err := r.Client.Get(ctx, types.NamespacedName{Name: r.NodeName}, &n); {
+	case err == nil:
+		in.Node = &n
+	case apierrors.IsNotFound(err):
+		// No node, no sessions: the node is gone or not registered yet.
+	default:
+		return Input{}, nil, fmt.Errorf("reading node %s: %w", r.NodeName, err)
+	}
+	return in, problems, nil
+}
+
+// logProblems logs the plan's peer problems when they change, not on
+// every plan.
+func (r *Reconciler) logProblems(ctx context.Context, problems []PeerProblem) {
+	r.problemsMu.Lock()
+	defer r.problemsMu.Unlock()
+	if slices.Equal(problems, r.lastProblems) {
+		return
+	}
+	r.lastProblems = problems
+	log := ctrl.LoggerFrom(ctx)
+	for _, p := range problems {
+		log.Info("Used BGP peer differently than configured", "peer", p.Peer, "reason", p.Reason, "message", p.Message)
+	}
+}
+
+// Applied returns the plan last applied without error, or nil. Tests and
+// diagnostics read it; it must not be modified.
+func (r *Reconciler) Applied() *Plan { return r.applied.Load() }
+
+// ReadyCheck is a readiness check that passes once a plan has been applied.
+func (r *Reconciler) ReadyCheck(*http.Request) error {
+	if r.applied.Load() == nil {
+		return errors.New("no plan applied yet")
+	}
+	return nil
+}
+
+// CacheOptions restricts the manager's informers to what the speaker
+// reads: Secrets of namespace only, this node only, and Services and
+// EndpointSlices stripped of what the plan never reads (on a large
+// cluster they are most of the speaker's memory).
+func CacheOptions(namespace, nodeName string) cache.Options {
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:             {Namespaces: map[string]cache.Config{namespace: {}}},
+			&corev1.Node{}:               {Field: fields.OneTermEqualSelector("metadata.name", nodeName)},
+			&corev1.Service{}:            {Transform: stripService},
+			&discoveryv1.EndpointSlice{}: {Transform: stripEndpointSlice},
+		},
+	}
+}
+
+// stripService drops annotations (kubectl's last-applied configuration is
+// often the largest part of a Service) and managed fields.
+func stripService(obj any) (any, error) {
+	if s, ok := obj.(*corev1.Service); ok {
+		s.ManagedFields, s.Annotations = nil, nil
+	}
+	return obj, nil
+}
+
+// stripEndpointSlice keeps what the plan reads: the service-name label,
+// the address type, and each endpoint's node and conditions.
+func stripEndpointSlice(obj any) (any, error) {
+	s, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return obj, nil
+	}
+	s.ManagedFields, s.Annotations, s.OwnerReferences, s.Ports = nil, nil, nil, nil
+	for i := range s.Endpoints {
+		e := &s.Endpoints[i]
+		*e = discoveryv1.Endpoint{NodeName: e.NodeName, Conditions: e.Conditions}
+	}
+	return s, nil
+}
+
+// Shutdown is a manager Runnable that leaves BGP gracefully when the
+// manager stops (SIGTERM): it waits for the manager's context to end, then
+// runs bgp.Speaker.Shutdown with the drain time, and returns only when the
+// withdrawals are sent. The manager's GracefulShutdownTimeout must exceed
+// Drain plus the few seconds the withdrawals take (see ShutdownTimeout).
+type Shutdown struct {
+	// Speaker is shut down.
+	Speaker *bgp.Speaker
+	// Drain is how long paths are announced with GRACEFUL_SHUTDOWN before
+	// they are withdrawn.
+	Drain time.Duration
+}
+
+var _ manager.LeaderElectionRunnable = (*Shutdown)(nil)
+
+// ShutdownTimeout is the time the shutdown of a speaker with the given
+// drain may take: the drain, the wait for the withdrawals to leave (at
+// most a couple of seconds in speaker/bgp) and closing the sessions.
+func ShutdownTimeout(drain time.Duration) time.Duration { return drain + 15*time.Second }
+
+// Start blocks until ctx ends, then shuts the speaker down.
+func (s *Shutdown) Start(ctx context.Context) error {
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout(s.Drain))
+	defer cancel()
+	if err := s.Speaker.Shutdown(sctx, s.Drain); err != nil {
+		return fmt.Errorf("shutting down the BGP speaker: %w", err)
+	}
+	return nil
+}
+
+// NeedLeaderElection is false: every node's speaker runs.
+func (s *Shutdown) NeedLeaderElection() bool { return false }
