@@ -141,12 +141,12 @@ func procStatus(pid int, field string) float64 {
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			var kb float64
-			fmt.Sscanf(strings.TrimSpace(v), "%f", &kb)
+			_, _ = fmt.Sscanf(strings.TrimSpace(v), "%f", &kb)
 			return kb
 		}
 	}

@@ -144,9 +144,8 @@ func TestAllocationRules(t *testing.T) {
 		p := createPool(t, "stable", n, []string{"198.51.100.72/29"})
 		createService(t, n, "a")
 		waitAddresses(t, n, "a", "198.51.100.73")
-		before := p.DeepCopy()
 		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(p), p)
-		before = p.DeepCopy()
+		before := p.DeepCopy()
 		p.Spec.CIDRs = []seamarkv1alpha1.CIDROrRange{"198.51.100.76/30"}
 		if err := env.Client.Patch(context.Background(), p, client.MergeFrom(before)); err != nil {
 			t.Fatal(err)

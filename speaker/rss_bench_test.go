@@ -99,7 +99,7 @@ func vmRSS(tb testing.TB) int64 {
 	if err != nil {
 		tb.Fatalf("reading VmRSS: %v", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {

@@ -172,10 +172,10 @@ func (l *errorList) add(err error) {
 // err wraps the collected errors as "doing: ..." (nil when none), keeping them reachable with
 // errors.Is.
 func (l *errorList) err(doing string) error {
-	switch {
-	case l.n == 0:
+	switch l.n {
+	case 0:
 		return nil
-	case l.n == 1:
+	case 1:
 		return fmt.Errorf("%s: %w", doing, l.first[0])
 	}
 	args := make([]any, 0, len(l.first))

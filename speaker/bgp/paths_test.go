@@ -177,7 +177,7 @@ func TestDescribeProblem(t *testing.T) {
 		{"failed to connect", gobgplog.Fields{"Topic": "Peer", "Error": errors.New("dial tcp: i/o timeout")}, "failed to connect: dial tcp: i/o timeout"},
 		{"received notification", gobgplog.Fields{"Code": uint8(bgp.BGP_ERROR_OPEN_MESSAGE_ERROR), "Subcode": uint8(bgp.BGP_ERROR_SUB_BAD_PEER_AS)},
 			"received notification: " + bgp.NewNotificationErrorCode(bgp.BGP_ERROR_OPEN_MESSAGE_ERROR, bgp.BGP_ERROR_SUB_BAD_PEER_AS).String()},
-		{"sent notification", gobgplog.Fields{"Data": bgp.NewMessageError(bgp.BGP_ERROR_HOLD_TIMER_EXPIRED, 0, nil, "").(*bgp.MessageError)},
+		{"sent notification", gobgplog.Fields{"Data": bgp.NewMessageError(bgp.BGP_ERROR_HOLD_TIMER_EXPIRED, 0, nil, "").(*bgp.MessageError)}, //nolint:errorlint // NewMessageError returns the concrete type, never wrapped,
 			"sent notification: " + bgp.NewNotificationErrorCode(bgp.BGP_ERROR_HOLD_TIMER_EXPIRED, 0).String()},
 		{"hold timer expired", gobgplog.Fields{"Topic": "Peer"}, "hold timer expired"},
 	} {
@@ -388,7 +388,7 @@ func FuzzSyncPaths(f *testing.F) {
 			if err != nil || skipped != 1 {
 				t.Fatalf("desiredPaths: %v, %d skipped", err, skipped)
 			}
-			var ctx context.Context = context.Background()
+			ctx := context.Background()
 			interrupted := attrs&0x0c == 0x0c
 			if interrupted {
 				c := &stopAfter{Context: ctx}

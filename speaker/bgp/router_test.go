@@ -21,9 +21,8 @@ type router struct {
 	addr netip.Addr
 	port uint16
 
-	mu      sync.Mutex
-	events  []routerEvent // peer state changes and received updates, in order
-	watched bool
+	mu     sync.Mutex
+	events []routerEvent // peer state changes and received updates, in order
 }
 
 // routerEvent is one thing the router saw: a session state change or one received path (announce or
