@@ -40,34 +40,48 @@ const writeAttempts = 8
 // ensure makes sure the IPAllocation of addr exists and lists ref. It
 // creates the object when absent (the lock: AlreadyExists means someone got
 // there first), joins an object with the same non-empty sharing key, and
-// otherwise returns *errTaken.
-func (w *allocationWriter) ensure(ctx context.Context, addr netip.Addr, pool, key string, ref seamarkv1alpha1.ServiceReference) error {
+// otherwise returns *errTaken. A fresh grant tries the create first: the
+// address is free as far as this controller knows, so that is one request
+// instead of two in the common case.
+func (w *allocationWriter) ensure(ctx context.Context, addr netip.Addr, pool, key string, ref seamarkv1alpha1.ServiceReference, fresh bool) error {
 	name := seamarkv1alpha1.AllocationName(addr)
+	create := func() (bool, error) {
+		if pool == "" {
+			return false, fmt.Errorf("creating IPAllocation %s: the address lies outside every pool", name)
+		}
+		obj := &seamarkv1alpha1.IPAllocation{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+				seamarkv1alpha1.LabelPool:   pool,
+				seamarkv1alpha1.LabelFamily: allocator.FamilyOf(addr).String(),
+			}},
+			Spec: seamarkv1alpha1.IPAllocationSpec{
+				Address: seamarkv1alpha1.IPAddress(addr.String()), Pool: seamarkv1alpha1.ObjectName(pool),
+				SharingKey: key, Services: []seamarkv1alpha1.ServiceReference{ref},
+			},
+		}
+		err := w.client.Create(ctx, obj)
+		if apierrors.IsAlreadyExists(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("creating IPAllocation %s: %w", name, err)
+		}
+		return true, nil
+	}
+	if fresh {
+		if done, err := create(); done || err != nil {
+			return err
+		}
+	}
 	for range writeAttempts {
 		obj := &seamarkv1alpha1.IPAllocation{}
 		err := w.reader.Get(ctx, client.ObjectKey{Name: name}, obj)
 		if apierrors.IsNotFound(err) {
-			if pool == "" {
-				return fmt.Errorf("creating IPAllocation %s: the address lies outside every pool", name)
+			done, err := create()
+			if done || err != nil {
+				return err
 			}
-			obj = &seamarkv1alpha1.IPAllocation{
-				ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-					seamarkv1alpha1.LabelPool:   pool,
-					seamarkv1alpha1.LabelFamily: allocator.FamilyOf(addr).String(),
-				}},
-				Spec: seamarkv1alpha1.IPAllocationSpec{
-					Address: seamarkv1alpha1.IPAddress(addr.String()), Pool: seamarkv1alpha1.ObjectName(pool),
-					SharingKey: key, Services: []seamarkv1alpha1.ServiceReference{ref},
-				},
-			}
-			err = w.client.Create(ctx, obj)
-			if apierrors.IsAlreadyExists(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("creating IPAllocation %s: %w", name, err)
-			}
-			return nil
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("reading IPAllocation %s: %w", name, err)

@@ -91,7 +91,10 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	ref := seamarkv1alpha1.ServiceReference{Namespace: svc.Namespace, Name: svc.Name, UID: string(svc.UID)}
 	key := svc.Annotations[seamarkv1alpha1.AnnotationSharingKey]
 	for _, g := range d.grants {
-		err := r.writer.ensure(ctx, g.addr, g.pool, key, ref)
+		if !g.fresh && r.recorded(ctx, g.addr, ref) {
+			continue
+		}
+		err := r.writer.ensure(ctx, g.addr, g.pool, key, ref, g.fresh)
 		if obj, taken := isTaken(err); taken {
 			// Another controller (or a stale cache) granted the address to
 			// someone else first: learn that, drop our claim and decide again.
@@ -135,6 +138,22 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	r.report(ctx, svc, d)
 	return ctrl.Result{}, nil
+}
+
+// recorded reports whether the cached IPAllocation of addr already lists
+// ref: the common case for an address held since an earlier reconcile,
+// which then costs no API request.
+func (r *ServiceReconciler) recorded(ctx context.Context, addr netip.Addr, ref seamarkv1alpha1.ServiceReference) bool {
+	obj := &seamarkv1alpha1.IPAllocation{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: seamarkv1alpha1.AllocationName(addr)}, obj); err != nil {
+		return false
+	}
+	for _, s := range obj.Spec.Services {
+		if s == ref {
+			return true
+		}
+	}
+	return false
 }
 
 // decide runs under State.mu and changes only the allocator.
