@@ -36,8 +36,8 @@ import (
 //   - Stats: O(1); Owners, PoolOf: O(log n + log s + h); Addresses: O(m);
 //     Outside, Assignments: O(n·log s).
 //
-// No operation does work proportional to the size of a pool. The owner
-// index is a hash map: the O(1) above are expected times.
+// No operation does work proportional to the size of a pool. Each also
+// looks its owner up in a hash table, in expected constant time.
 //
 // Memory is proportional to grants, free fragments and ranges, never to pool
 // size: a /64 costs what a /24 costs.
@@ -50,6 +50,10 @@ type Allocator struct {
 	fams   [2]famIndex // by Family.index
 	owners ownerIndex
 	keys   map[string][]*grant // grants held under each sharing key, in grantCmp order
+	// spare is the last freed grant, reused by the next one: a release
+	// followed by an assignment is the common churn, and it then allocates
+	// nothing.
+	spare *grant
 }
 
 // famIndex is the state of one family.
@@ -86,7 +90,7 @@ type grant struct {
 }
 
 // holder is an owner of a grant. next links the owner's grants in grantCmp
-// order, so that an owner costs one map entry and no slice.
+// order, so that an owner costs one index entry and no slice.
 type holder struct {
 	owner string
 	next  *grant
@@ -232,7 +236,8 @@ type Assignment struct {
 	Address netip.Addr
 	Owner   string
 	// Pool is "" when the address lies outside every pool.
-	Pool  string
+	Pool string
+	// Share is the owner's sharing data as last given.
 	Share Share
 }
 
@@ -245,7 +250,7 @@ type Stats struct {
 	// Allocated is the number of granted addresses inside the pool.
 	Allocated uint64
 	// Available is Capacity-Allocated; math.MaxUint64 when Capacity is
-	// saturated, since the true figure is then unknown but larger.
+	// saturated, since Capacity may then stand for a larger number.
 	Available uint64
 }
 
@@ -259,7 +264,7 @@ func New() *Allocator {
 }
 
 // SetPools replaces the pool set and returns every assignment that now lies
-// outside all pools, sorted by address then owner. Such assignments are
+// outside all pools, as Outside does. Such assignments are
 // kept: they still block their address and are accounted to a pool again as
 // soon as a later SetPools brings the address back. Grants never move.
 //
@@ -421,7 +426,8 @@ func (a *Allocator) Assign(req Request) (Result, error) {
 	fx := &a.fams[fi]
 
 	var held *grant // the owner's first address of the family, or the requested one
-	for g := a.owners.head(req.Owner); g != nil; g = g.holderOf(req.Owner).next {
+	slot := a.owners.find(req.Owner)
+	for g := slot.head; g != nil; g = g.holderOf(req.Owner).next {
 		if g.addr.family() != fam {
 			continue
 		}
@@ -468,7 +474,7 @@ func (a *Allocator) Assign(req Request) (Result, error) {
 		if !p.fam[fi].free.take(k) { // k is in p and not granted, so it must be free
 			return Result{}, fmt.Errorf("assigning %s to %s: %w", what, req.Owner, errOutOfStep(p))
 		}
-		return a.result(a.add(k, fi, p, req.Owner, req.Share), p, nil), nil
+		return a.result(a.add(k, fi, p, req.Owner, req.Share, slot), p, nil), nil
 	}
 
 	var conflict *SharingConflictError
@@ -496,7 +502,7 @@ func (a *Allocator) Assign(req Request) (Result, error) {
 			continue
 		}
 		offered = true
-		g, err := a.addLowest(p, fi, req.Owner, req.Share)
+		g, err := a.addLowest(p, fi, req.Owner, req.Share, slot)
 		if err != nil {
 			return Result{}, fmt.Errorf("assigning %s to %s: %w", what, req.Owner, err)
 		}
@@ -537,14 +543,14 @@ func errOutOfStep(p *poolState) error {
 
 // addLowest grants the lowest free address of pool p, or returns nil if the
 // pool is full.
-func (a *Allocator) addLowest(p *poolState, fi int, owner string, s Share) (*grant, error) {
+func (a *Allocator) addLowest(p *poolState, fi int, owner string, s Share, slot ownerSlot) (*grant, error) {
 	pf := &p.fam[fi]
 	for range maxStale {
 		k, ok := pf.free.takeMin()
 		if !ok {
 			return nil, nil
 		}
-		if g := a.add(k, fi, p, owner, s); g != nil {
+		if g := a.add(k, fi, p, owner, s, slot); g != nil {
 			return g, nil
 		}
 		// k was granted already; taking it out of the index was the repair.
@@ -603,10 +609,14 @@ func joinable(g *grant, s Share) error {
 }
 
 // add records a new grant of k in pool p (nil outside every pool), whose
-// free index the caller updates. It returns nil, changing nothing, if k is
-// granted already.
-func (a *Allocator) add(k u128, fi int, p *poolState, owner string, s Share) *grant {
-	g := &grant{addr: k}
+// free index the caller updates; slot is a.owners.find(owner). It returns
+// nil, changing nothing, if k is granted already.
+func (a *Allocator) add(k u128, fi int, p *poolState, owner string, s Share, slot ownerSlot) *grant {
+	g := a.spare
+	if g == nil {
+		g = &grant{}
+	}
+	*g = grant{addr: k}
 	if s.IsZero() {
 		g.solo.owner = owner
 	} else {
@@ -615,23 +625,21 @@ func (a *Allocator) add(k u128, fi int, p *poolState, owner string, s Share) *gr
 	if !a.fams[fi].grants.insert(k, g) {
 		return nil
 	}
+	a.spare = nil
 	if p != nil {
 		p.fam[fi].allocated++
 	}
-	a.link(owner, a.owners.find(owner), g) // g is new, so find cannot see owner in it
+	a.link(owner, slot, g)
 	if s.Key != "" {
 		a.addKey(s.Key, g)
 	}
 	return g
 }
 
-// join adds owner to the holders of g; the caller checked compatibility.
+// join adds owner to the holders of g; the caller checked compatibility,
+// so g is held under a sharing key and has a group.
 func (a *Allocator) join(g *grant, owner string, s Share) {
 	slot := a.owners.find(owner)
-	if g.group == nil {
-		g.group = &group{members: []member{{holder: g.solo}}}
-		g.solo = holder{}
-	}
 	i, _ := g.index(owner)
 	g.group.members = slices.Insert(g.group.members, i, member{holder: holder{owner: owner}, share: s.clone()})
 	a.link(owner, slot, g)
@@ -762,7 +770,7 @@ func (a *Allocator) Restore(owner string, addr netip.Addr, s Share) (Result, err
 	if p != nil && !p.fam[fi].free.take(k) { // k is in p and not granted, so it must be free
 		return Result{}, fmt.Errorf("restoring %s for %s: %w", addr, owner, errOutOfStep(p))
 	}
-	return a.result(a.add(k, fi, p, owner, s), p, nil), nil
+	return a.result(a.add(k, fi, p, owner, s, a.owners.find(owner)), p, nil), nil
 }
 
 // Release gives up owner's hold on addr. The address becomes free when its
@@ -803,6 +811,8 @@ func (a *Allocator) release(g *grant, fi int, owner string) {
 	if key != "" {
 		a.removeKey(key, g)
 	}
+	*g = grant{}
+	a.spare = g
 }
 
 // Owners returns the holders of addr, sorted; nil if it is free.

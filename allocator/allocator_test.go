@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -51,7 +52,13 @@ func (h *harness) assign(req Request, want string) Result {
 
 // fail asks for an address and expects an error wrapping want whose message
 // contains msg.
-func (h *harness) fail(req Request, want error, msg string) error {
+func (h *harness) fail(req Request, want error, msg string) {
+	h.t.Helper()
+	_ = h.failErr(req, want, msg)
+}
+
+// failErr is fail, returning the error for further checks.
+func (h *harness) failErr(req Request, want error, msg string) error {
 	h.t.Helper()
 	res, err := h.a.Assign(req)
 	if err == nil || (want != nil && !errors.Is(err, want)) {
@@ -335,7 +342,7 @@ func TestSharing(t *testing.T) {
 		{"a requested shared address", func(t *testing.T, h *harness) {
 			h.assign(with(v4("ns/a", "a"), web("k", tcp80)), "203.0.113.1")
 			h.assign(with(at("ns/b", "203.0.113.1", "a"), web("k", tcp443)), "203.0.113.1")
-			err := h.fail(with(at("ns/c", "203.0.113.1", "a"), web("k", tcp443)), ErrSharingConflict,
+			err := h.failErr(with(at("ns/c", "203.0.113.1", "a"), web("k", tcp443)), ErrSharingConflict,
 				"assigning 203.0.113.1 to ns/c: cannot share 203.0.113.1: port TCP/443 already used by ns/b")
 			var sc *SharingConflictError
 			if !errors.As(err, &sc) || sc.Owner != "ns/b" {
@@ -538,6 +545,9 @@ func TestRestore(t *testing.T) {
 	if _, err := h.a.Restore("ns/e", ip("203.0.113.1"), k); !errors.Is(err, ErrSharingConflict) {
 		t.Errorf("Restore with a clashing port: %v, want ErrSharingConflict", err)
 	}
+	if _, err := h.a.Restore("ns/c", ip("203.0.113.1"), k); !errors.Is(err, ErrSharingConflict) {
+		t.Errorf("Restore of a held grant with a port its co-holder uses: %v, want ErrSharingConflict", err)
+	}
 	for _, bad := range []netip.Addr{{}, ip("fe80::1%eth0"), ip("::ffff:203.0.113.9")} {
 		if _, err := h.a.Restore("ns/e", bad, Share{}); err == nil {
 			t.Errorf("Restore(%v) succeeded", bad)
@@ -594,10 +604,47 @@ func TestCorruptIndexNeverDoubleGrants(t *testing.T) {
 		free.put(keyOf(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)})))
 	}
 	h.fail(v4("ns/c", "a"), nil, `free-space index of pool "a" is out of step`)
+
+	// An address missing from the index without being granted is refused
+	// rather than granted twice later.
+	free.take(keyOf(ip("203.0.113.200")))
+	h.fail(at("ns/c", "203.0.113.200", "a"), nil, "out of step")
+	if _, err := h.a.Restore("ns/c", ip("203.0.113.200"), Share{}); err == nil || !strings.Contains(err.Error(), "out of step") {
+		t.Errorf("Restore from a corrupt index: %v", err)
+	}
 }
 
-// cmpDiff is cmp.Diff that compares netip.Addr by value.
+func TestLookupsOfOddAddresses(t *testing.T) {
+	h := newHarness(t, mkPool(t, "a", false, "203.0.113.0/24"))
+	h.assign(v4("ns/a", "a"), "203.0.113.1")
+	for _, a := range []netip.Addr{{}, ip("::ffff:203.0.113.1"), ip("fe80::1%eth0")} {
+		if got := h.a.Owners(a); got != nil {
+			t.Errorf("Owners(%v) = %v", a, got)
+		}
+		if got := h.a.PoolOf(a); got != "" {
+			t.Errorf("PoolOf(%v) = %q", a, got)
+		}
+	}
+	if got := h.a.PoolOf(ip("203.0.113.0")); got != "" {
+		t.Errorf("PoolOf(network address) = %q", got)
+	}
+}
+
+func TestMustParseRangePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("MustParseRange of a bad range did not panic")
+		}
+	}()
+	MustParseRange("203.0.113.1/24")
+}
+
+// cmpDiff is cmp.Diff that compares netip.Addr by value. The fuzz test calls
+// it many times per input, so equal values take the cheap path.
 func cmpDiff(want, got any) string {
+	if reflect.DeepEqual(want, got) {
+		return ""
+	}
 	return cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }))
 }
 
@@ -622,7 +669,7 @@ func TestOwnerHashCollisions(t *testing.T) {
 	h.a.ReleaseOwner("ns/b")
 	h.a.ReleaseOwner("ns/c")
 	h.a.ReleaseOwner("ns/d")
-	if len(h.a.Assignments()) != 0 || len(h.a.owners.byHash) != 0 || len(h.a.owners.collided) != 0 {
-		t.Errorf("owners left behind: %v %v %v", h.a.Assignments(), h.a.owners.byHash, h.a.owners.collided)
+	if len(h.a.Assignments()) != 0 || h.a.owners.byHash.len() != 0 || len(h.a.owners.collided) != 0 {
+		t.Errorf("owners left behind: %v %v %v", h.a.Assignments(), h.a.owners.byHash.len(), h.a.owners.collided)
 	}
 }

@@ -231,6 +231,9 @@ func checkTree[V any](t *testing.T, tr *btree[V]) {
 
 func TestBTreeStaysBalanced(t *testing.T) {
 	var tr btree[uint64]
+	if tr.delete(u128{}) || tr.min() != nil || tr.floor(u128{}) != nil {
+		t.Fatal("an empty tree is not empty")
+	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for round := range 4 {
 		for i := range uint64(5000) {

@@ -3,10 +3,12 @@ package allocator
 import (
 	"cmp"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"math/big"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -176,8 +178,11 @@ func (d *decoder) op(m *refModel) fuzzOp {
 // linear scans over addresses.
 type refModel struct {
 	t     *testing.T
-	pools []Pool // by name, without duplicates
-	held  map[netip.Addr][]refHolder
+	pools []Pool
+	// poolMemo memoizes poolOf for the current pool set: the model stays naive,
+	// but the fuzzer needs fast runs to minimize what it finds.
+	poolMemo map[netip.Addr]string // by name, without duplicates
+	held     map[netip.Addr][]refHolder
 }
 
 type refHolder struct {
@@ -196,6 +201,7 @@ func normShare(s Share) Share {
 
 func (m *refModel) setPools(pools []Pool) {
 	m.pools = nil
+	m.poolMemo = map[netip.Addr]string{}
 	for _, p := range pools {
 		if p.Name == "" || slices.ContainsFunc(m.pools, func(q Pool) bool { return q.Name == p.Name }) {
 			continue
@@ -225,12 +231,20 @@ func refUsable(p Pool, a netip.Addr) bool {
 }
 
 func (m *refModel) poolOf(a netip.Addr) string {
+	if name, ok := m.poolMemo[a]; ok {
+		return name
+	}
+	name := ""
 	for _, p := range m.pools {
 		if refUsable(p, a) {
-			return p.Name
+			name = p.Name
+			break
 		}
 	}
-	return ""
+	if m.poolMemo != nil {
+		m.poolMemo[a] = name
+	}
+	return name
 }
 
 func (m *refModel) pool(name string) (Pool, bool) {
@@ -509,6 +523,22 @@ func (m *refModel) assignments(outsideOnly bool) []Assignment {
 	return out
 }
 
+// TestMain shortens the fuzzer's minimization of new inputs from 60 s to 5 s
+// unless -fuzzminimizetime is given: an input here runs up to 100 checked
+// operations, and minimizing one for a minute stalls a one-minute fuzzing
+// run (go test -fuzz=FuzzAllocator -fuzztime=60s) for most of its time.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.fuzzminimizetime" })
+	if f := flag.Lookup("test.fuzzminimizetime"); f != nil && !set {
+		if err := f.Value.Set("5s"); err != nil {
+			panic(err)
+		}
+	}
+	os.Exit(m.Run())
+}
+
 func FuzzAllocator(f *testing.F) {
 	for _, seed := range fuzzSeeds {
 		f.Add(seed)
@@ -529,7 +559,7 @@ func runOps(t *testing.T, data []byte) {
 			log = append(log, "(all owner hashes collide)")
 		}
 		d := &decoder{data: data}
-		for step := 0; d.pos < len(data) && step < 200; step++ {
+		for step := 0; d.pos < len(data) && step < 100; step++ {
 			op := d.op(m)
 			log = append(log, op.String())
 			fatal := func(format string, args ...any) {
@@ -632,7 +662,7 @@ func checkAgainstModel(t *testing.T, a *Allocator, m *refModel, fatal func(strin
 	for _, as := range got {
 		owners[as.Owner] = true
 	}
-	if n := len(a.owners.byHash) + len(a.owners.collided); n != len(owners) {
+	if n := a.owners.byHash.len() + len(a.owners.collided); n != len(owners) {
 		fatal("the owner index has %d entries for %d owners", n, len(owners))
 	}
 	for _, o := range fuzzOwners {
@@ -660,4 +690,52 @@ var fuzzSeeds = [][]byte{
 	{0, 0xff, 0x03, 0xff, 0x07, 0xff, 0x07, 1, 0, 0, 0, 0, 4, 1, 1, 0, 0, 0, 7, 1, 0, 0, 0, 1, 2, 2, 0, 0, 0, 10, 3, 3, 9, 0, 0, 19},
 	// Requested addresses, restore outside every pool, a pool edit, releases.
 	{0, 0x1f, 0x01, 3, 0, 3, 0, 0, 200, 4, 1, 16, 200, 4, 2, 40, 1, 0, 0x01, 0x01, 5, 1, 0, 6, 2, 5, 0, 1, 6, 1},
+}
+
+// TestDeterminism replays one random operation sequence on allocators with
+// different hash seeds, and one whose owner hashes all collide: every result
+// and the final state must be the same.
+func TestDeterminism(t *testing.T) {
+	data := make([]byte, 4000)
+	x := uint32(2463534242)
+	for i := range data {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		data[i] = byte(x)
+	}
+	run := func(a *Allocator) []string {
+		var out []string
+		d := &decoder{data: data}
+		m := &refModel{t: t, held: map[netip.Addr][]refHolder{}}
+		for d.pos < len(data) {
+			op := d.op(m)
+			switch op.kind {
+			case "setpools":
+				out = append(out, fmt.Sprint(a.SetPools(op.pools)))
+			case "assign":
+				res, err := a.Assign(op.req)
+				out = append(out, fmt.Sprint(res, err))
+			case "restore":
+				res, err := a.Restore(op.req.Owner, op.req.Address, op.req.Share)
+				out = append(out, fmt.Sprint(res, err))
+			case "release":
+				a.Release(op.req.Owner, op.req.Address)
+			case "releaseowner":
+				a.ReleaseOwner(op.req.Owner)
+			}
+		}
+		return append(out, fmt.Sprint(a.Assignments()))
+	}
+	want := run(New())
+	collide := New()
+	collide.owners.hashOf = func(string) uint64 { return 1 }
+	for i, a := range []*Allocator{New(), collide} {
+		if diff := cmpDiff(want, run(a)); diff != "" {
+			t.Errorf("run %d differs (-first +this):\n%s", i, diff)
+		}
+	}
+	if len(want) < 500 {
+		t.Errorf("only %d results: the sequence is too short to mean much", len(want))
+	}
 }

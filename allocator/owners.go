@@ -5,18 +5,15 @@ import "hash/maphash"
 // ownerIndex maps each owner to the first of its grants; the others are
 // linked through the holder records.
 //
-// It is keyed by a 64-bit seeded hash of the owner, not by the owner string:
-// the grant already holds the string, so a slot costs 16 bytes instead of 24
-// and growing the map rehashes integers instead of strings (a Go map grows
-// all of its tables at about the same size, and rehashing strings made
-// assignments around 57,000 owners several times slower than elsewhere).
-// The head grant confirms the owner. The rare owner whose hash collides with
+// It is keyed by a 64-bit seeded hash of the owner, in a hashTable that
+// grows one bucket at a time; the head grant, which holds the owner's name,
+// confirms the owner, so an owner costs a 16-byte entry. The rare owner whose hash collides with
 // an indexed owner's goes to a small map keyed by the string, so lookups stay
 // exact. The seed is random per Allocator so that no one can choose owner
 // names that collide; no result depends on it.
 type ownerIndex struct {
 	seed     maphash.Seed
-	byHash   map[uint64]*grant
+	byHash   hashTable
 	collided map[string]*grant
 	hashOf   func(string) uint64 // replaces the seeded hash in tests, to force collisions
 }
@@ -30,7 +27,7 @@ type ownerSlot struct {
 }
 
 func newOwnerIndex() ownerIndex {
-	return ownerIndex{seed: maphash.MakeSeed(), byHash: map[uint64]*grant{}, collided: map[string]*grant{}}
+	return ownerIndex{seed: maphash.MakeSeed(), collided: map[string]*grant{}}
 }
 
 func (x *ownerIndex) find(owner string) ownerSlot {
@@ -45,7 +42,7 @@ func (x *ownerIndex) find(owner string) ownerSlot {
 	} else {
 		s.hash = maphash.String(x.seed, owner)
 	}
-	if g := x.byHash[s.hash]; g != nil {
+	if g := x.byHash.get(s.hash); g != nil {
 		// An owner that holds the head grant of its hash is the owner that
 		// slot belongs to: it is indexed (it holds a grant), and not in
 		// collided.
@@ -72,8 +69,8 @@ func (x *ownerIndex) setHead(owner string, s ownerSlot, g *grant) {
 			x.collided[owner] = g
 		}
 	case g == nil:
-		delete(x.byHash, s.hash)
+		x.byHash.del(s.hash)
 	default:
-		x.byHash[s.hash] = g
+		x.byHash.set(s.hash, g)
 	}
 }

@@ -131,11 +131,16 @@ func subtractSpans(a, b []span) []span {
 	return out
 }
 
-// unionSpans returns the union of two sorted, disjoint slices, merged.
+// unionSpans returns the union of two sorted, disjoint slices, merged, in
+// O(len(a)+len(b)).
 func unionSpans(a, b []span) []span {
 	out := make([]span, 0, len(a)+len(b))
-	out = append(out, a...)
-	out = append(out, b...)
-	slices.SortFunc(out, func(x, y span) int { return x.first.cmp(y.first) })
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || (len(a) > 0 && a[0].first.less(b[0].first)) {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
 	return mergeSpans(out)
 }
