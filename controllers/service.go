@@ -53,11 +53,14 @@ type grant struct {
 
 // decision is what one reconcile of a Service decided under the lock.
 type decision struct {
-	grants   []grant
-	released []netip.Addr
-	warnings []string // one Warning event each
-	notes    []string // Normal events (sharing not possible, optional family missing)
-	refused  bool
+	grants []grant
+	// unadopted are addresses the Service shows that seamark could not
+	// adopt: they stay in its status, untouched, and nothing replaces them.
+	unadopted []netip.Addr
+	released  []netip.Addr
+	warnings  []string // one Warning event each
+	notes     []string // Normal events (sharing not possible, optional family missing)
+	refused   bool
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -119,10 +122,11 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 	}
 
-	addrs := make([]netip.Addr, 0, len(d.grants))
+	addrs := make([]netip.Addr, 0, len(d.grants)+len(d.unadopted))
 	for _, g := range d.grants {
 		addrs = append(addrs, g.addr)
 	}
+	addrs = append(addrs, d.unadopted...)
 	want := ingressFor(addrs, svc)
 	if !ingressEqual(want, svc.Status.LoadBalancer.Ingress) {
 		before := svc.DeepCopy()
@@ -193,7 +197,10 @@ func (r *ServiceReconciler) decide(svc *corev1.Service, owner string, cfg *confi
 		h, hasHeld := ofFamily(held, w.family)
 		requested, hasReq := ofFamily(req.Addresses, w.family)
 		if hasHeld && (!hasReq || requested == h) {
-			d.grants = append(d.grants, grant{addr: h, pool: poolName(cfg, h)})
+			// Adopted at start-up: this reconcile writes the IPAllocation
+			// and reports the adoption.
+			adopted := holds(r.State.adopted[owner], h)
+			d.grants = append(d.grants, grant{addr: h, pool: poolName(cfg, h), fresh: adopted, adopted: adopted})
 			continue
 		}
 		ar := allocator.Request{Owner: owner, Family: w.family, Share: share}
@@ -235,6 +242,7 @@ func (r *ServiceReconciler) decide(svc *corev1.Service, owner string, cfg *confi
 			msg := explain(err, ar)
 			switch {
 			case adopting:
+				d.unadopted = append(d.unadopted, ar.Address)
 				d.warnings = append(d.warnings, fmt.Sprintf("The Service shows %s, which seamark cannot adopt: %s; it gets no other %s address (set %s to choose one)",
 					ar.Address, msg, w.family, seamarkv1alpha1.AnnotationIPs))
 			case w.required:
@@ -268,6 +276,7 @@ func (r *ServiceReconciler) decide(svc *corev1.Service, owner string, cfg *confi
 		d.grants = kept
 		d.warnings = append(d.warnings, "RequireDualStack needs one address of each family; granted none")
 	}
+	delete(r.State.adopted, owner)
 	d.refused = len(d.grants) == 0 && len(d.warnings) > 0
 	return d
 }

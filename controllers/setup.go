@@ -244,6 +244,7 @@ func (s *starter) Start(ctx context.Context) error {
 			}
 			if _, err := s.state.alloc.Assign(allocator.Request{Owner: owner, Address: a, Pools: config.PoolNames(pools),
 				Share: shareOf(svc, svc.Annotations[seamarkv1alpha1.AnnotationSharingKey])}); err == nil {
+				s.state.adopted[owner] = append(s.state.adopted[owner], a)
 				adopted++
 			}
 		}

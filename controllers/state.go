@@ -21,6 +21,9 @@ type State struct {
 	// seen maps a Service owner to when it was first seen without an
 	// address, for seamark_allocation_duration_seconds.
 	seen map[string]time.Time
+	// adopted maps a Service owner to the addresses the start-up adopted
+	// for it in memory; its first reconcile records and reports them.
+	adopted map[string][]netip.Addr
 
 	cfg atomic.Pointer[config.Config]
 
@@ -32,9 +35,10 @@ type State struct {
 // NewState returns an empty State; the controller opens it with Start.
 func NewState() *State {
 	s := &State{
-		alloc: allocator.New(),
-		seen:  map[string]time.Time{},
-		ready: make(chan struct{}),
+		alloc:   allocator.New(),
+		seen:    map[string]time.Time{},
+		adopted: map[string][]netip.Addr{},
+		ready:   make(chan struct{}),
 	}
 	empty, _ := config.Build(config.Resources{})
 	s.cfg.Store(empty)
