@@ -60,9 +60,8 @@ func mustDo(t *testing.T, what string, err error) {
 // reset.
 //
 // ClusterIPRange is announced to a second peer that nobody listens for and
-// checked in the applied plan: the test apiserver's own ServiceCIDR is
-// 10.0.0.0/24 (envtest's default), which must never be put on the wire,
-// not even over loopback.
+// checked in the applied plan, so that the router's exact-set checks stay
+// about LoadBalancer addresses; the e2e suite checks ranges at a real FRR.
 func TestSpeakerFollowsTheCluster(t *testing.T) {
 	const (
 		routerAddr = "127.0.0.50"
