@@ -4,7 +4,9 @@ package controllers_test
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"net/netip"
 	"sort"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,6 +47,12 @@ var managerMu sync.Mutex
 // the returned stop function is called or the test ends.
 func startController(t testing.TB) (stop func()) {
 	t.Helper()
+	return startControllerWith(t, nil)
+}
+
+// startControllerWith is startController with a metrics registry.
+func startControllerWith(t testing.TB, reg prometheus.Registerer) (stop func()) {
+	t.Helper()
 	managerMu.Lock()
 	managerSeq++
 	n := managerSeq
@@ -61,7 +70,7 @@ func startController(t testing.TB) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := controllers.Setup(mgr, controllers.Options{Namespace: systemNamespace, DefaultClass: true, Name: fmt.Sprintf("-%d", n), OrphanGrace: 2 * time.Second}); err != nil {
+	if _, err := controllers.Setup(mgr, controllers.Options{Namespace: systemNamespace, DefaultClass: true, Name: fmt.Sprintf("-%d", n), OrphanGrace: 2 * time.Second, Registry: reg}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
