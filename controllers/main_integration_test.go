@@ -4,9 +4,7 @@ package controllers_test
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"net/netip"
 	"sort"
 	"strings"
