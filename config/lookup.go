@@ -80,19 +80,19 @@ func (c *Config) PoolOf(addr netip.Addr) *Pool {
 // address of pool (nil for addresses outside every pool) of a Service with
 // serviceLabels, announced from a node with nodeLabels.
 func (c *Config) BGPAdvertisementsFor(pool *Pool, serviceLabels, nodeLabels labels.Set) []*BGPAdvertisement {
-	var out []*BGPAdvertisement
-	for _, a := range c.BGPAdvertisements {
-		if a.Selects(pool, serviceLabels, nodeLabels) {
-			out = append(out, a)
-		}
-	}
-	return out
+	return selected(c.BGPAdvertisements, pool, serviceLabels, nodeLabels)
 }
 
 // L2AdvertisementsFor is BGPAdvertisementsFor for layer 2.
 func (c *Config) L2AdvertisementsFor(pool *Pool, serviceLabels, nodeLabels labels.Set) []*L2Advertisement {
-	var out []*L2Advertisement
-	for _, a := range c.L2Advertisements {
+	return selected(c.L2Advertisements, pool, serviceLabels, nodeLabels)
+}
+
+func selected[A interface {
+	Selects(*Pool, labels.Set, labels.Set) bool
+}](all []A, pool *Pool, serviceLabels, nodeLabels labels.Set) []A {
+	var out []A
+	for _, a := range all {
 		if a.Selects(pool, serviceLabels, nodeLabels) {
 			out = append(out, a)
 		}
