@@ -141,7 +141,7 @@ func (r *configReconciler) wake(ctx context.Context) {
 	}
 	for i := range svcs.Items {
 		s := &svcs.Items[i]
-		if handles(s, r.defaultClass) && len(s.Status.LoadBalancer.Ingress) < len(wantedFamilies(s)) {
+		if waiting(s, r.defaultClass) {
 			svcEvs = append(svcEvs, event.GenericEvent{Object: s.DeepCopy()})
 		}
 	}

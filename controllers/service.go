@@ -131,7 +131,13 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if !ingressEqual(want, svc.Status.LoadBalancer.Ingress) {
 		before := svc.DeepCopy()
 		svc.Status.LoadBalancer.Ingress = want
-		if err := r.Client.Status().Patch(ctx, svc, client.MergeFrom(before)); err != nil {
+		// The optimistic lock refuses a status computed from a stale read,
+		// e.g. while another controller wrote it in between (split brain).
+		err := r.Client.Status().Patch(ctx, svc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+		}
+		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("writing the status of Service %s: %w", owner, err)
 		}
 		if len(before.Status.LoadBalancer.Ingress) == 0 && len(want) > 0 {

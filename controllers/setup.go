@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -89,13 +90,15 @@ func Setup(mgr ctrl.Manager, opts Options) (*State, error) {
 			enqueueServices(old, q)
 			enqueueServices(ipa, q)
 		},
-		DeleteFunc: func(_ context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		DeleteFunc: func(ctx context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			ipa, ok := e.Object.(*seamarkv1alpha1.IPAllocation)
 			if !ok {
 				return
 			}
 			state.forgetAllocation(ipa)
 			enqueueServices(ipa, q)
+			// The address is free again: retry the Services still waiting.
+			enqueueWaiting(ctx, mgr.GetClient(), opts.DefaultClass, q)
 		},
 	}
 	err := ctrl.NewControllerManagedBy(mgr).Named(name("service")).
@@ -110,14 +113,18 @@ func Setup(mgr ctrl.Manager, opts Options) (*State, error) {
 
 	cfgR := &configReconciler{client: mgr.GetClient(), state: state, namespace: opts.Namespace, defaultClass: opts.DefaultClass,
 		poolEvents: poolEvents, svcEvents: svcEvents}
+	// Status writes (ours, on every grant) must not rebuild the config: only
+	// spec (generation, which deletion with a finalizer bumps too) and
+	// label changes do.
+	specOrLabels := builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "config"}}}
 	})
 	err = ctrl.NewControllerManagedBy(mgr).Named(name("config")).
-		Watches(&seamarkv1alpha1.IPPool{}, one).
-		Watches(&seamarkv1alpha1.BGPPeer{}, one).
-		Watches(&seamarkv1alpha1.BGPAdvertisement{}, one).
-		Watches(&seamarkv1alpha1.L2Advertisement{}, one).
+		Watches(&seamarkv1alpha1.IPPool{}, one, specOrLabels).
+		Watches(&seamarkv1alpha1.BGPPeer{}, one, specOrLabels).
+		Watches(&seamarkv1alpha1.BGPAdvertisement{}, one, specOrLabels).
+		Watches(&seamarkv1alpha1.L2Advertisement{}, one, specOrLabels).
 		Watches(&corev1.Namespace{}, one, builder.WithPredicates(labelsChanged())).
 		Watches(&corev1.Secret{}, one).
 		Watches(&networkingv1.ServiceCIDR{}, one).
@@ -157,6 +164,24 @@ func enqueueServices(ipa *seamarkv1alpha1.IPAllocation, q workqueue.TypedRateLim
 	for _, s := range ipa.Spec.Services {
 		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
 	}
+}
+
+// enqueueWaiting adds every Service of ours that is short of an address.
+func enqueueWaiting(ctx context.Context, c client.Reader, defaultClass bool, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	var svcs corev1.ServiceList
+	if err := c.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
+		return
+	}
+	for i := range svcs.Items {
+		if s := &svcs.Items[i]; waiting(s, defaultClass) {
+			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
+		}
+	}
+}
+
+// waiting reports whether a Service of ours shows fewer addresses than it wants.
+func waiting(s *corev1.Service, defaultClass bool) bool {
+	return handles(s, defaultClass) && len(s.Status.LoadBalancer.Ingress) < len(wantedFamilies(s))
 }
 
 // leftServices returns old with only the Services that new no longer lists.
