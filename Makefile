@@ -54,7 +54,7 @@ fmt: ## Format the Go code.
 
 .PHONY: vet
 vet: ## Run go vet, unit and integration files alike.
-	go vet -tags integration ./...
+	go vet -tags integration,e2e ./...
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (config: .golangci.yaml).
@@ -111,3 +111,31 @@ $(HELM): $(TOOLS_DIR)/go.mod
 
 $(GOLANGCI_LINT): $(TOOLS_DIR)/go.mod
 	cd $(TOOLS_DIR) && go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+##@ Lab
+
+LAB := $(BIN)/seamark-lab
+
+.PHONY: lab-deps
+lab-deps: ## Check for root and install iproute2, curl and FRR (Debian) when missing.
+	@if [ "$$(id -u)" != 0 ]; then echo "The lab and the e2e suite need root (network namespaces): run as root." >&2; exit 1; fi
+	@missing=""; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	{ command -v vtysh >/dev/null && [ -x /usr/lib/frr/bgpd ]; } || missing="$$missing frr"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing$$missing"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
+
+.PHONY: lab
+lab: build testbin lab-deps ## Start the lab (3 nodes, FRR router, seamark) and print where the demo Services go.
+	$(LAB) up
+
+.PHONY: lab-down
+lab-down: ## Stop and remove everything the lab created (idempotent).
+	@if [ -x $(LAB) ]; then $(LAB) down; else go run ./cmd/seamark-lab down; fi
+
+.PHONY: e2e
+e2e: build testbin lab-deps ## Run the end-to-end suite against the lab (root, FRR).
+	go test $(GO_TEST_FLAGS) -tags e2e -timeout 30m -v ./e2e/...
