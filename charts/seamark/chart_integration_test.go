@@ -143,7 +143,12 @@ func TestControllerRunsWithTheChartsPermissions(t *testing.T) {
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(mctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
 
 	pool := &seamarkv1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "rbac"}, Spec: seamarkv1alpha1.IPPoolSpec{CIDRs: []seamarkv1alpha1.CIDROrRange{"203.0.113.0/28"}}}
 	if err := env.Client.Create(ctx, pool); err != nil {
