@@ -79,9 +79,10 @@ test: testbin ## Run unit and integration tests (real kube-apiserver + etcd from
 	go test $(GO_TEST_FLAGS) -tags integration ./...
 
 .PHONY: bench
-bench: testbin ## Run the benchmarks and print their figures (the controller's against the real apiserver).
+bench: testbin build lab-deps ## Run the benchmarks and print their figures (the controller's against the real apiserver, the lab's convergence; root, FRR).
 	go test -run='^$$' -bench=. -benchmem ./allocator/ ./config/ ./speaker/...
 	go test -tags integration -run='^$$' -bench=Grant2000Services -benchtime=1x -v ./controllers/ | grep -E 'Benchmark|Services from|ok|FAIL'
+	go test -tags e2e -run='^$$' -bench=Convergence -benchtime=1x -timeout 30m -v ./e2e/
 
 ##@ Tools
 

@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -358,6 +359,61 @@ func TestCommunities(t *testing.T) {
 	})
 }
 
+// Scenario 5 (iBGP): an advertisement's local preference reaches FRR's
+// RIB on an iBGP session and decides the router's best path; eBGP paths
+// do not carry it. The router's neighbors are keyed by the node's address,
+// which the lab's eBGP session uses: the second node dials a second router
+// address from an address of its own.
+func TestLocalPreference(t *testing.T) {
+	const ns = "e2e-localpref"
+	l, ctx := setup(t, ns)
+	n2 := l.NodeList[1]
+	routerAddr, nodeAddr := netip.MustParseAddr("198.18.1.3"), netip.MustParseAddr("198.18.1.52")
+	extraAddr(t, lab.NetnsRouter, routerAddr)
+	extraAddr(t, n2.Netns, nodeAddr)
+	routerNeighbor(t, l, nodeAddr, "internal", "")
+	peer := l.Peer("e2e-ibgp", routerAddr)
+	peer.Spec.LocalASN = lab.RouterASN
+	src := seamarkv1alpha1.IPAddress(nodeAddr.String())
+	peer.Spec.SourceAddress = &src
+	peer.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": n2.Name}}
+	create(t, l, ctx, peer)
+	create(t, l, ctx, &seamarkv1alpha1.BGPAdvertisement{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-localpref"},
+		Spec: seamarkv1alpha1.BGPAdvertisementSpec{
+			ServiceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"e2e": "localpref"}},
+			LocalPreference: new(int64(250)),
+		},
+	})
+	addr := serviceAddr(t, l, ctx, ns, "preferred", l.NodeList, lab.ServiceOptions{Labels: map[string]string{"e2e": "localpref"}})
+	eventually(t, 90*time.Second, "local preference of "+hostPrefix(addr)+" in FRR", func() error {
+		paths, err := l.BGPPaths(hostPrefix(addr))
+		if err != nil {
+			return err
+		}
+		var ibgp bool
+		for _, p := range paths {
+			switch {
+			case p.Peer == nodeAddr.String():
+				if p.LocalPref != 250 || !p.Best {
+					return fmt.Errorf("iBGP path from %s has local preference %d (best: %v), want 250 and best", p.Peer, p.LocalPref, p.Best)
+				}
+				ibgp = true
+			case p.LocalPref != 0 && p.LocalPref != 100:
+				return fmt.Errorf("eBGP path from %s carries local preference %d", p.Peer, p.LocalPref)
+			}
+		}
+		if !ibgp || len(paths) != len(l.NodeList)+1 {
+			return fmt.Errorf("paths %+v, want one per node and the iBGP one from %s", paths, nodeAddr)
+		}
+		return nil
+	})
+	// The preferred path wins alone: the router sends everything to the
+	// second node.
+	wantNextHops(t, l, hostPrefix(addr), []string{nodeAddr.String()})
+	wantAnswers(t, l, lab.URL(addr), 30, n2)
+}
+
 // Scenario 7: when FRR restarts, the sessions come back and so do the
 // routes.
 func TestRouterRestart(t *testing.T) {
@@ -446,6 +502,102 @@ func TestBadConfiguration(t *testing.T) {
 		})
 		stillRouted(t, l, addr, all)
 	})
+
+	t.Run("wrong peer password", func(t *testing.T) {
+		// The router's neighbors are keyed by the node's address, which
+		// the lab's session already uses: the third node dials a second
+		// router address from an address of its own, and FRR expects
+		// another password than the Secret holds.
+		n3 := l.NodeList[2]
+		routerAddr, nodeAddr := netip.MustParseAddr("198.18.1.2"), netip.MustParseAddr("198.18.1.43")
+		extraAddr(t, lab.NetnsRouter, routerAddr)
+		extraAddr(t, n3.Netns, nodeAddr)
+		routerNeighbor(t, l, nodeAddr, fmt.Sprint(lab.NodeASN), "password seamark-right")
+		create(t, l, ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: lab.SeamarkNamespace, Name: "e2e-wrong-password"},
+			StringData: map[string]string{"password": "seamark-wrong"},
+		})
+		peer := l.Peer("e2e-wrong-password", routerAddr)
+		src := seamarkv1alpha1.IPAddress(nodeAddr.String())
+		peer.Spec.SourceAddress = &src
+		peer.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": n3.Name}}
+		peer.Spec.PasswordSecretRef = &seamarkv1alpha1.SecretKeyReference{Name: "e2e-wrong-password", Key: "password"}
+		off := l.LogSize(lab.SpeakerProcess(n3))
+		create(t, l, ctx, peer)
+		eventually(t, 90*time.Second, "the speaker of "+n3.Name+" logs that the session is not established", func() error {
+			for _, line := range strings.Split(l.LogSince(lab.SpeakerProcess(n3), off), "\n") {
+				if strings.Contains(line, "BGP session not established") && strings.Contains(line, `"peer":"e2e-wrong-password"`) &&
+					strings.Contains(line, "TCP-MD5 password") {
+					t.Logf("Speaker log: %s", line)
+					return nil
+				}
+			}
+			return errors.New("no such line yet")
+		})
+		for range 3 {
+			st, err := l.SessionStates()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := st[nodeAddr.String()]; got == "Established" || got == "" {
+				t.Fatalf("FRR's session with %s is %q, want down", nodeAddr, got)
+			}
+			time.Sleep(time.Second)
+		}
+		stillRouted(t, l, addr, all)
+
+		// The control: with the right password the same session comes up,
+		// so it was the password that kept it down.
+		sec := &corev1.Secret{}
+		if err := l.Client.Get(ctx, client.ObjectKey{Namespace: lab.SeamarkNamespace, Name: "e2e-wrong-password"}, sec); err != nil {
+			t.Fatal(err)
+		}
+		sec.Data = map[string][]byte{"password": []byte("seamark-right")}
+		if err := l.Client.Update(ctx, sec); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 60*time.Second, "FRR's session with "+nodeAddr.String()+" established with the right password", func() error {
+			st, err := l.SessionStates()
+			if err != nil {
+				return err
+			}
+			if got := st[nodeAddr.String()]; got != "Established" {
+				return fmt.Errorf("state %q", got)
+			}
+			return nil
+		})
+	})
+}
+
+// extraAddr adds addr to the fabric link of namespace ns until the test
+// ends.
+func extraAddr(t *testing.T, ns string, addr netip.Addr) {
+	t.Helper()
+	p := netip.PrefixFrom(addr, 24).String()
+	if _, err := lab.NetnsExec(ns, "ip", "addr", "add", p, "dev", "fabric"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = lab.NetnsExec(ns, "ip", "addr", "del", p, "dev", "fabric") })
+}
+
+// routerNeighbor adds a passive neighbor with the lab's short timers to the
+// router until the test ends; extra is one more "neighbor ADDR ..."
+// setting, or empty.
+func routerNeighbor(t *testing.T, l *lab.Lab, addr netip.Addr, remoteAS, extra string) {
+	t.Helper()
+	lines := []string{
+		fmt.Sprintf("neighbor %s remote-as %s", addr, remoteAS),
+		fmt.Sprintf("neighbor %s passive", addr),
+		fmt.Sprintf("neighbor %s timers 3 9", addr),
+		fmt.Sprintf("neighbor %s timers connect 1", addr),
+	}
+	if extra != "" {
+		lines = append(lines, fmt.Sprintf("neighbor %s %s", addr, extra))
+	}
+	if err := l.VtyshConfig(lines...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.VtyshConfig(fmt.Sprintf("no neighbor %s", addr)) })
 }
 
 // stillRouted checks that the router still routes addr to want, and that
@@ -469,85 +621,190 @@ func stillRouted(t *testing.T, l *lab.Lab, addr netip.Addr, want []string) {
 	}
 }
 
-// Scenario 6 (part): on SIGTERM a speaker announces its paths with the
-// GRACEFUL_SHUTDOWN community (65535:0) during the drain, then withdraws;
-// after SIGKILL without graceful restart the router drops its paths at
-// once. Restarted, the speaker announces again.
-func TestGracefulShutdownAndCrash(t *testing.T) {
+// pathFrom returns the path of prefix in FRR's table that came from peer,
+// if there is one.
+func pathFrom(l *lab.Lab, prefix, peer string) (lab.BGPPath, bool, error) {
+	paths, err := l.BGPPaths(prefix)
+	if err != nil {
+		return lab.BGPPath{}, false, err
+	}
+	for _, p := range paths {
+		if p.Peer == peer {
+			return p, true, nil
+		}
+	}
+	return lab.BGPPath{}, false, nil
+}
+
+// gracefulShutdown reports whether a path carries 65535:0, which FRR
+// renders "graceful-shutdown".
+func gracefulShutdown(p lab.BGPPath) bool {
+	f := strings.Fields(p.Communities)
+	return slices.Contains(f, "graceful-shutdown") || slices.Contains(f, "65535:0")
+}
+
+// startFetch starts continuous requests from sm-client to url; the test
+// stops them with the returned function, which fails the test on a
+// fetcher error. Cleanup stops them if the test ends first.
+func startFetch(t *testing.T, l *lab.Lab, url string) func() lab.FetchResult {
+	t.Helper()
+	f, err := l.StartFetch(url, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_, _ = f.Stop()
+		}
+	})
+	return func() lab.FetchResult {
+		t.Helper()
+		stopped = true
+		res, err := f.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+}
+
+// Scenario 6b: on SIGTERM a speaker announces its paths with the
+// GRACEFUL_SHUTDOWN community (65535:0) during the drain, then withdraws
+// them, and only then exits. The lab pulls the node's fabric cable the
+// moment the speaker exits, so any request still routed there fails:
+// continuous requests see none. Restarted, the node is back in the ECMP
+// set.
+func TestGracefulShutdown(t *testing.T) {
 	const ns = "e2e-shutdown"
 	l, ctx := setup(t, ns)
 	addr := serviceAddr(t, l, ctx, ns, "web", l.NodeList, lab.ServiceOptions{})
+	prefix := hostPrefix(addr)
 	all := addrs(l.NodeList...)
-	wantNextHops(t, l, hostPrefix(addr), all)
+	wantNextHops(t, l, prefix, all)
 	n1 := l.NodeList[0]
-	rest := addrs(l.NodeList[1:]...)
+	speaker := lab.SpeakerProcess(n1)
+	t.Cleanup(func() {
+		_ = lab.SetCable(n1, true)
+		if _, running := l.Pid(speaker); !running {
+			_ = l.StartSpeaker(n1, nil)
+		}
+	})
 
 	// Restart the speaker with a drain long enough to be seen by polling.
 	// Waiting for its route to go first keeps the checks below from passing
 	// on the old session's state.
-	if err := l.StopProcess(lab.SpeakerProcess(n1), 30*time.Second); err != nil {
+	if err := l.StopProcess(speaker, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	wantNextHops(t, l, hostPrefix(addr), rest)
-	if err := l.StartSpeaker(n1, []string{"--shutdown-drain=8s"}); err != nil {
+	wantNextHops(t, l, prefix, addrs(l.NodeList[1:]...))
+	if err := l.StartSpeaker(n1, []string{"--shutdown-drain=4s"}); err != nil {
 		t.Fatal(err)
 	}
-	wantNextHops(t, l, hostPrefix(addr), all)
+	wantNextHops(t, l, prefix, all)
+	wantAnswers(t, l, lab.URL(addr), 60, l.NodeList...)
 
-	if err := l.Signal(lab.SpeakerProcess(n1), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "the path from "+n1.Name+" carries graceful-shutdown", func() error {
-		paths, err := l.BGPPaths(hostPrefix(addr))
-		if err != nil {
-			return err
-		}
-		for _, p := range paths {
-			if p.Peer == n1.Addr.String() {
-				f := strings.Fields(p.Communities)
-				// FRR names 65535:0 "graceful-shutdown".
-				if slices.Contains(f, "graceful-shutdown") || slices.Contains(f, "65535:0") {
-					return nil
-				}
-				return fmt.Errorf("path from %s has communities %q", p.Peer, p.Communities)
-			}
-		}
-		return fmt.Errorf("no path from %s", n1.Addr)
+	stopFetch := startFetch(t, l, lab.URL(addr))
+	time.Sleep(time.Second) // requests before the shutdown, too
+	var exitedAt time.Time
+	cableErr := make(chan error, 1)
+	exited := l.OnExit(speaker, t.Context().Done(), func() {
+		exitedAt = time.Now()
+		cableErr <- lab.SetCable(n1, false)
 	})
-	wantNextHops(t, l, hostPrefix(addr), rest)
-	if !l.WaitExit(lab.SpeakerProcess(n1), 60*time.Second) {
-		t.Fatalf("speaker of %s still runs after its drain", n1.Name)
+	if err := l.Signal(speaker, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	sigAt := time.Now()
+
+	// Watch n1's path in FRR until the speaker exits: it must carry
+	// graceful-shutdown first, then be gone while the speaker still runs.
+	var gshutAt, withdrawnAt time.Time
+	var seen []string
+	for {
+		p, ok, err := pathFrom(l, prefix, n1.Addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, running := l.Pid(speaker) // after the look: it ran during it
+		if !running {
+			break
+		}
+		switch {
+		case ok && gracefulShutdown(p) && gshutAt.IsZero():
+			gshutAt = time.Now()
+			seen = append(seen, fmt.Sprintf("+%s graceful-shutdown %q", time.Since(sigAt).Round(time.Millisecond), p.Communities))
+		case !ok && !gshutAt.IsZero() && withdrawnAt.IsZero():
+			withdrawnAt = time.Now()
+			seen = append(seen, fmt.Sprintf("+%s withdrawn", time.Since(sigAt).Round(time.Millisecond)))
+		case ok && !gracefulShutdown(p) && len(seen) == 0:
+			seen = append(seen, fmt.Sprintf("+%s path without graceful-shutdown %q", time.Since(sigAt).Round(time.Millisecond), p.Communities))
+		}
+		if time.Since(sigAt) > 60*time.Second {
+			t.Fatalf("speaker of %s still runs 60s after SIGTERM; FRR saw: %v", n1.Name, seen)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the exit watcher did not fire")
+	}
+	if err := <-cableErr; err != nil {
+		t.Fatal(err)
+	}
+	seen = append(seen, fmt.Sprintf("+%s speaker exited, cable pulled", exitedAt.Sub(sigAt).Round(time.Millisecond)))
+	t.Logf("After SIGTERM to %s's speaker FRR saw: %s", n1.Name, strings.Join(seen, "; "))
+	if gshutAt.IsZero() {
+		t.Fatalf("FRR never had %s's path with graceful-shutdown (65535:0) while the speaker drained: %v", n1.Name, seen)
+	}
+	if withdrawnAt.IsZero() {
+		t.Fatalf("%s's path was not withdrawn before the speaker exited: %v", n1.Name, seen)
+	}
+	wantNextHops(t, l, prefix, addrs(l.NodeList[1:]...))
+	time.Sleep(2 * time.Second) // requests with the cable pulled
+	res := stopFetch()
+	t.Logf("Continuous requests during the shutdown: %d sent, %d failed, answers %v", res.Requests, res.Errors, res.Answers)
+	if res.Requests < 50 {
+		t.Fatalf("only %d requests were sent: the scenario proves nothing", res.Requests)
+	}
+	if res.Errors > 0 {
+		t.Fatalf("%d of %d requests failed during the graceful shutdown (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt)
 	}
 
+	if err := lab.SetCable(n1, true); err != nil {
+		t.Fatal(err)
+	}
 	if err := l.StartSpeaker(n1, nil); err != nil {
 		t.Fatal(err)
 	}
-	wantNextHops(t, l, hostPrefix(addr), all)
-
-	// Crash without graceful restart: the router drops the node's path.
-	if err := l.Signal(lab.SpeakerProcess(n1), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	l.WaitExit(lab.SpeakerProcess(n1), 10*time.Second)
-	wantNextHops(t, l, hostPrefix(addr), rest)
-	wantAnswers(t, l, lab.URL(addr), 60, l.NodeList[1:]...)
-
-	if err := l.StartSpeaker(n1, nil); err != nil {
-		t.Fatal(err)
-	}
-	wantNextHops(t, l, hostPrefix(addr), all)
+	wantNextHops(t, l, prefix, all)
+	wantAnswers(t, l, lab.URL(addr), 60, l.NodeList...)
 }
 
-// Scenario 6 (part): with graceful restart enabled on the BGPPeer, a crashed
-// speaker's routes stay at the router (stale) and are refreshed when it
-// comes back.
-func TestGracefulRestartKeepsRoutes(t *testing.T) {
-	const ns = "e2e-gr"
+// Scenario 6a: a Local-policy Service has its only endpoint on the first
+// node; its speaker is killed (SIGKILL) and started again while sm-client
+// sends requests. With graceful restart on the BGPPeer the router keeps
+// the route and no request fails; without it the router drops the route
+// and requests fail — the control that proves the scenario sees loss.
+func TestGracefulRestart(t *testing.T) {
+	const ns, app = "e2e-gr", "web"
 	l, ctx := setup(t, ns)
-	addr := serviceAddr(t, l, ctx, ns, "web", l.NodeList, lab.ServiceOptions{})
-	all := addrs(l.NodeList...)
-	wantNextHops(t, l, hostPrefix(addr), all)
 	n1 := l.NodeList[0]
+	speaker := lab.SpeakerProcess(n1)
+	if err := l.CreateBackends(ctx, ns, app, []lab.Node{n1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.CreateService(ctx, ns, app, app, lab.ServiceOptions{Local: true}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.WaitIngress(ctx, ns, app, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := got[0]
+	prefix := hostPrefix(addr)
+	wantNextHops(t, l, prefix, addrs(n1))
 
 	setGR := func(gr *seamarkv1alpha1.GracefulRestart) error {
 		p := &seamarkv1alpha1.BGPPeer{}
@@ -557,79 +814,95 @@ func TestGracefulRestartKeepsRoutes(t *testing.T) {
 		p.Spec.GracefulRestart = gr
 		return l.Client.Update(ctx, p)
 	}
-	if err := setGR(&seamarkv1alpha1.GracefulRestart{Enabled: true, RestartTime: &metav1.Duration{Duration: 120 * time.Second}}); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		_ = setGR(nil)
-		if _, running := l.Pid(lab.SpeakerProcess(n1)); !running {
+		if _, running := l.Pid(speaker); !running {
 			_ = l.StartSpeaker(n1, nil)
 		}
-	})
-	// The peer's settings changed: sessions are re-established with the
-	// graceful restart capability.
-	eventually(t, 90*time.Second, "the router negotiated graceful restart with "+n1.Name, func() error {
-		out, err := l.Vtysh("show bgp neighbors " + n1.Addr.String() + " json")
-		if err != nil {
-			return err
+		if err := setGR(nil); err != nil {
+			t.Error(err)
 		}
-		if !strings.Contains(string(out), `"Established"`) || !strings.Contains(string(out), "gracefulRestart") {
-			return fmt.Errorf("neighbor %s: no established session with graceful restart yet", n1.Addr)
-		}
-		return nil
+		wantSessions(t, l) // the next test starts with every session up
 	})
-	wantNextHops(t, l, hostPrefix(addr), all)
 
-	if err := l.Signal(lab.SpeakerProcess(n1), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	l.WaitExit(lab.SpeakerProcess(n1), 10*time.Second)
-	eventually(t, 60*time.Second, "the router noticed that "+n1.Name+" went away", func() error {
-		st, err := l.SessionStates()
-		if err != nil {
-			return err
+	// crashAndRestart kills the speaker while requests flow, waits until
+	// the router saw the session go, starts the speaker again and waits
+	// until the route is fresh and answered; it returns what the requests
+	// met.
+	crashAndRestart := func(t *testing.T) lab.FetchResult {
+		t.Helper()
+		stopFetch := startFetch(t, l, lab.URL(addr))
+		time.Sleep(time.Second)
+		if err := l.Signal(speaker, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
 		}
-		if st[n1.Addr.String()] == "Established" {
-			return fmt.Errorf("session with %s still Established", n1.Addr)
+		if !l.WaitExit(speaker, 10*time.Second) {
+			t.Fatalf("speaker of %s survived SIGKILL", n1.Name)
 		}
-		return nil
-	})
-	// The session is down, yet the path and the next hop stay.
-	paths, err := l.BGPPaths(hostPrefix(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stale bool
-	for _, p := range paths {
-		if p.Peer == n1.Addr.String() {
-			stale = p.Stale
-		}
-	}
-	if !stale {
-		t.Fatalf("after the crash of %s's speaker the router has paths %+v, want a stale one from %s", n1.Name, paths, n1.Addr)
-	}
-	got, err := l.KernelNextHops(hostPrefix(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(got)
-	if !slices.Equal(got, all) {
-		t.Fatalf("next hops %v during graceful restart, want %v", got, all)
-	}
-
-	if err := l.StartSpeaker(n1, nil); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 90*time.Second, "the path from "+n1.Name+" is fresh again", func() error {
-		paths, err := l.BGPPaths(hostPrefix(addr))
-		if err != nil {
-			return err
-		}
-		for _, p := range paths {
-			if p.Peer == n1.Addr.String() && !p.Stale {
-				return nil
+		eventually(t, 30*time.Second, "the router noticed that "+n1.Name+" went away", func() error {
+			st, err := l.SessionStates()
+			if err != nil {
+				return err
 			}
+			if st[n1.Addr.String()] == "Established" {
+				return fmt.Errorf("session with %s still Established", n1.Addr)
+			}
+			return nil
+		})
+		time.Sleep(time.Second) // requests while the speaker is down
+		if err := l.StartSpeaker(n1, nil); err != nil {
+			t.Fatal(err)
 		}
-		return fmt.Errorf("paths %+v", paths)
+		eventually(t, 60*time.Second, "a fresh path from "+n1.Name, func() error {
+			p, ok, err := pathFrom(l, prefix, n1.Addr.String())
+			if err != nil {
+				return err
+			}
+			if !ok || p.Stale {
+				return fmt.Errorf("path %+v (present: %v)", p, ok)
+			}
+			return nil
+		})
+		wantNextHops(t, l, prefix, addrs(n1))
+		time.Sleep(time.Second) // requests after the restart
+		res := stopFetch()
+		t.Logf("Continuous requests: %d sent, %d failed (%s), answers %v", res.Requests, res.Errors, res.LastError, res.Answers)
+		if res.Requests < 50 {
+			t.Fatalf("only %d requests were sent: the scenario proves nothing", res.Requests)
+		}
+		return res
+	}
+
+	t.Run("disabled: requests fail (control)", func(t *testing.T) {
+		wantSessions(t, l)
+		if ok, err := l.GracefulRestartNegotiated(n1.Addr.String()); err != nil || ok {
+			t.Fatalf("graceful restart negotiated with %s: %v (%v), want not", n1.Name, ok, err)
+		}
+		if res := crashAndRestart(t); res.Errors == 0 {
+			t.Fatalf("no request failed while %s's speaker was down without graceful restart: the scenario cannot see loss", n1.Name)
+		}
+	})
+
+	t.Run("enabled: no request fails", func(t *testing.T) {
+		if err := setGR(&seamarkv1alpha1.GracefulRestart{Enabled: true, RestartTime: &metav1.Duration{Duration: 120 * time.Second}}); err != nil {
+			t.Fatal(err)
+		}
+		// The peer's settings changed: sessions are re-established with
+		// the capability.
+		eventually(t, 90*time.Second, "the router negotiated graceful restart with "+n1.Name, func() error {
+			ok, err := l.GracefulRestartNegotiated(n1.Addr.String())
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("neighbor %s: no established session with graceful restart yet", n1.Addr)
+			}
+			return nil
+		})
+		wantNextHops(t, l, prefix, addrs(n1))
+		wantAnswers(t, l, lab.URL(addr), 30, n1)
+		if res := crashAndRestart(t); res.Errors > 0 {
+			t.Fatalf("%d of %d requests failed across the restart of %s's speaker with graceful restart (e.g. %s at %v)",
+				res.Errors, res.Requests, n1.Name, res.LastError, res.FailedAt)
+		}
 	})
 }

@@ -234,11 +234,12 @@ func serve(ctx context.Context, args []string) error {
 // fetch sends requests and prints a lab.FetchResult as JSON.
 func fetch(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("fetch", flag.ExitOnError)
-	count := fs.Int("count", 30, "Number of requests.")
+	count := fs.Int("count", 30, "Number of requests; 0: until SIGTERM or SIGINT, one every --interval.")
 	timeout := fs.Duration("timeout", 2*time.Second, "Timeout of one request.")
+	interval := fs.Duration("interval", 20*time.Millisecond, "Pause between requests with --count=0.")
 	_ = fs.Parse(args)
 	if fs.NArg() != 1 {
 		return errors.New("fetch takes one URL")
 	}
-	return json.NewEncoder(os.Stdout).Encode(lab.Fetch(ctx, fs.Arg(0), *count, *timeout))
+	return json.NewEncoder(os.Stdout).Encode(lab.Fetch(ctx, fs.Arg(0), *count, *timeout, *interval))
 }

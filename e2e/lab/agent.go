@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -218,31 +220,59 @@ func (a *Agent) listen(port int32) error {
 
 // FetchResult counts which node answered requests.
 type FetchResult struct {
+	// Requests is the number of requests sent.
+	Requests int `json:"requests"`
 	// Answers counts the requests each node answered.
 	Answers map[string]int `json:"answers"`
 	// Errors counts failed requests; LastError is one of them.
 	Errors    int    `json:"errors"`
 	LastError string `json:"lastError,omitempty"`
+	// FailedAt are the times of the failed requests (at most 100), to
+	// place the loss next to the events in the logs.
+	FailedAt []time.Time `json:"failedAt,omitempty"`
 }
 
 // Fetch sends n requests to url, each on a new connection (so that the
 // router's ECMP hash sees a new flow every time), and counts the answers.
-func Fetch(ctx context.Context, url string, n int, timeout time.Duration) FetchResult {
+// With n <= 0 it sends requests until ctx ends, every interval; a request
+// cut short by the end of ctx is not counted.
+func Fetch(ctx context.Context, url string, n int, timeout, interval time.Duration) FetchResult {
 	c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	r := FetchResult{Answers: map[string]int{}}
-	for range n {
+	fail := func(err error) {
+		r.Errors++
+		r.LastError = err.Error()
+		if len(r.FailedAt) < 100 {
+			r.FailedAt = append(r.FailedAt, time.Now())
+		}
+	}
+	for i := 0; n <= 0 || i < n; i++ {
+		if n <= 0 && i > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(interval):
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := c.Do(req)
 		if err != nil {
-			r.Errors++
-			r.LastError = err.Error()
+			if ctx.Err() == nil {
+				r.Requests++
+				fail(err)
+			}
 			continue
 		}
 		b, err := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
+		if ctx.Err() != nil && err != nil {
+			break
+		}
+		r.Requests++
 		if err != nil {
-			r.Errors++
-			r.LastError = err.Error()
+			fail(err)
 			continue
 		}
 		r.Answers[strings.TrimSpace(string(b))]++
@@ -260,6 +290,50 @@ func (l *Lab) FetchFromClient(url string, n int) (FetchResult, error) {
 	var r FetchResult
 	if err := json.Unmarshal(out, &r); err != nil {
 		return r, fmt.Errorf("parsing %q: %w", out, err)
+	}
+	return r, nil
+}
+
+// Fetcher sends requests from sm-client continuously until Stop.
+type Fetcher struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	done   chan error
+}
+
+// StartFetch starts `seamark-lab fetch --count=0` in sm-client: a request
+// to url every interval (each on a new connection, timeout 1 s) until Stop.
+func (l *Lab) StartFetch(url string, interval time.Duration) (*Fetcher, error) {
+	f := &Fetcher{done: make(chan error, 1)}
+	// `ip netns exec` execs the command: the pid is seamark-lab's.
+	f.cmd = exec.Command("ip", "netns", "exec", NetnsClient, l.Bin+"/seamark-lab", "fetch", "--count=0",
+		"--timeout=1s", "--interval="+interval.String(), url)
+	f.cmd.Stdout, f.cmd.Stderr = &f.stdout, &f.stderr
+	if err := f.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the fetcher: %w", err)
+	}
+	go func() { f.done <- f.cmd.Wait() }()
+	return f, nil
+}
+
+// Stop ends the requests and returns what they met. It is safe to call
+// more than once (later calls return an error).
+func (f *Fetcher) Stop() (FetchResult, error) {
+	_ = f.cmd.Process.Signal(syscall.SIGTERM)
+	var err error
+	select {
+	case err = <-f.done:
+	case <-time.After(10 * time.Second):
+		_ = f.cmd.Process.Kill()
+		return FetchResult{}, errors.New("the fetcher did not stop within 10s")
+	}
+	if err != nil {
+		return FetchResult{}, fmt.Errorf("fetcher: %w: %s", err, strings.TrimSpace(f.stderr.String()))
+	}
+	var r FetchResult
+	if err := json.Unmarshal(f.stdout.Bytes(), &r); err != nil {
+		return r, fmt.Errorf("parsing %q: %w", f.stdout.String(), err)
 	}
 	return r, nil
 }

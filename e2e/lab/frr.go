@@ -288,3 +288,46 @@ func waitFor(timeout time.Duration, cond func() bool) error {
 	}
 	return nil
 }
+
+// VtyshConfig applies configuration lines to the router's running bgpd
+// ("router bgp" context): the lab adds and removes neighbors at run time
+// without restarting FRR.
+func (l *Lab) VtyshConfig(lines ...string) error {
+	args := []string{"--vty_socket", l.frrDir(), "-c", "configure terminal", "-c", fmt.Sprintf("router bgp %d", RouterASN)}
+	for _, ln := range lines {
+		args = append(args, "-c", ln)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command("vtysh", args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Dir = l.frrDir()
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("configuring bgpd (%s): %w: %s", strings.Join(lines, "; "), err, strings.TrimSpace(out.String()))
+	}
+	// vtysh exits 0 on some refused lines; it prints why.
+	if s := strings.TrimSpace(out.String()); s != "" {
+		return fmt.Errorf("configuring bgpd (%s): %s", strings.Join(lines, "; "), s)
+	}
+	return nil
+}
+
+// GracefulRestartNegotiated reports whether the router's session with addr
+// is established with the graceful restart capability advertised and
+// received.
+func (l *Lab) GracefulRestartNegotiated(addr string) (bool, error) {
+	out, err := l.Vtysh("show bgp neighbors " + addr + " json")
+	if err != nil {
+		return false, err
+	}
+	var raw map[string]struct {
+		State string `json:"bgpState"`
+		Caps  struct {
+			GracefulRestart string `json:"gracefulRestart"`
+		} `json:"neighborCapabilities"`
+	}
+	if err := json.Unmarshal(out, &raw); err != nil {
+		return false, fmt.Errorf("parsing neighbor %s: %w", addr, err)
+	}
+	n := raw[addr]
+	return n.State == "Established" && n.Caps.GracefulRestart == "advertisedAndReceived", nil
+}

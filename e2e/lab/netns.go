@@ -265,3 +265,15 @@ func destroyTopology() error {
 	}
 	return nil
 }
+
+// SetCable plugs (true) or pulls (false) node n's fabric cable: its port
+// on the fabric bridge goes up or down, so the node neither sends nor
+// receives on the fabric while its addresses and routes stay (carrier
+// loss, not an administrative down).
+func SetCable(n Node, plugged bool) error {
+	state := "down"
+	if plugged {
+		state = "up"
+	}
+	return ipCmd("-n", NetnsFabric, "link", "set", strings.TrimPrefix(n.Netns, Prefix), state)
+}

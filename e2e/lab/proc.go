@@ -198,3 +198,42 @@ func procStartTime(pid int) (string, error) {
 	}
 	return f[19], nil
 }
+
+// OnExit calls f as soon as the recorded process name has exited (it polls
+// every 5 ms), and returns a channel closed after f returned. The
+// channel is closed without calling f when stop is closed first.
+func (l *Lab) OnExit(name string, stop <-chan struct{}, f func()) <-chan struct{} {
+	done := make(chan struct{})
+	pid, ok := l.Pid(name)
+	go func() {
+		defer close(done)
+		for ok && alive(pid) {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		f()
+	}()
+	return done
+}
+
+// LogSize is the current size of process name's log, an offset for
+// LogSince.
+func (l *Lab) LogSize(name string) int64 {
+	st, err := os.Stat(l.LogPath(name))
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// LogSince returns what process name logged after offset.
+func (l *Lab) LogSince(name string, offset int64) string {
+	b, err := os.ReadFile(l.LogPath(name))
+	if err != nil || int64(len(b)) < offset {
+		return ""
+	}
+	return string(b[offset:])
+}

@@ -1,0 +1,240 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
+	"github.com/seamark-io/seamark/e2e/lab"
+)
+
+// Sizes of the lab's convergence benchmark.
+const (
+	benchCreates  = 100
+	benchFlips    = 50
+	benchServices = 1000
+	// benchPoolV6 holds the 1,000 Services: IPv4 documentation ranges
+	// have 508 usable addresses.
+	benchPoolV6 = "2001:db8:1000::/118"
+)
+
+// BenchmarkConvergence measures, at the router's kernel routing table
+// (`ip monitor route` in sm-router, the data plane the client's traffic
+// follows), how long seamark takes from a change in Kubernetes to the
+// route: Service create → route with every node as next hop, one Service
+// at a time; endpoint readiness flip → next-hop change; and 1,000
+// Services created at once → all routed. It prints a table; run it with
+// `make bench` (root, like the e2e suite).
+func BenchmarkConvergence(b *testing.B) {
+	if skipReason != "" {
+		b.Skip(skipReason)
+	}
+	l, ctx := theLab, context.Background()
+	for range b.N {
+		rows := benchConvergence(b, l, ctx)
+		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		_, _ = fmt.Fprintln(tw, "\nLAB CONVERGENCE (router's kernel table, sm-router)\tSAMPLES\tP50\tP99\tMAX")
+		for _, r := range rows {
+			_, _ = fmt.Fprintln(tw, r)
+		}
+		_ = tw.Flush()
+	}
+}
+
+func benchConvergence(b *testing.B, l *lab.Lab, ctx context.Context) []string {
+	b.Helper()
+	for _, ns := range []string{"bench-create", "bench-flip", "bench-scale"} {
+		if err := l.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w, err := l.WatchRoutes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	nodes := len(l.NodeList)
+	var rows []string
+
+	// Service create → route, one at a time.
+	pool := netip.MustParsePrefix(lab.PoolCIDR)
+	var created []time.Duration
+	for i := range benchCreates {
+		start := time.Now()
+		if _, err := l.CreateService(ctx, "bench-create", fmt.Sprintf("s%03d", i), "none", lab.ServiceOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		c, err := w.Wait(start, 30*time.Second, func(c lab.RouteChange) bool {
+			return pool.Contains(c.Prefix.Addr()) && len(c.Hops) == nodes
+		})
+		if err != nil {
+			b.Fatalf("Service %d: %v", i, err)
+		}
+		created = append(created, c.At.Sub(start))
+	}
+	rows = append(rows, row(fmt.Sprintf("Service create → route via all %d nodes", nodes), created))
+
+	// Readiness flip → next-hop change: a Local Service with a ready
+	// endpoint on every node; the last node's endpoint goes unready and
+	// ready again.
+	if err := l.CreateBackends(ctx, "bench-flip", "flip", l.NodeList); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := l.CreateService(ctx, "bench-flip", "flip", "flip", lab.ServiceOptions{Local: true}); err != nil {
+		b.Fatal(err)
+	}
+	got, err := l.WaitIngress(ctx, "bench-flip", "flip", time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	flipPrefix := netip.PrefixFrom(got[0], 32)
+	if _, err := w.Wait(time.Time{}, time.Minute, func(c lab.RouteChange) bool { return c.Prefix == flipPrefix && len(c.Hops) == nodes }); err != nil {
+		b.Fatal(err)
+	}
+	last := l.NodeList[nodes-1]
+	var flipped []time.Duration
+	for i := range benchFlips {
+		ready := i%2 == 1
+		want := nodes - 1
+		if ready {
+			want = nodes
+		}
+		time.Sleep(200 * time.Millisecond)
+		start := time.Now()
+		if err := l.SetPodReady(ctx, "bench-flip", lab.BackendPod("flip", last), ready); err != nil {
+			b.Fatal(err)
+		}
+		c, err := w.Wait(start, 30*time.Second, func(c lab.RouteChange) bool {
+			return c.Prefix == flipPrefix && len(c.Hops) == want && slices.Contains(c.Hops, last.Addr.String()) == ready
+		})
+		if err != nil {
+			b.Fatalf("flip %d (ready %v): %v", i, ready, err)
+		}
+		flipped = append(flipped, c.At.Sub(start))
+	}
+	rows = append(rows, row("Endpoint readiness flip → next-hop change", flipped))
+
+	// 1,000 Services at once, IPv6 (the pool and an IPv6 session).
+	for _, o := range []client.Object{
+		&seamarkv1alpha1.IPPool{
+			ObjectMeta: metav1.ObjectMeta{Name: "bench-v6"},
+			Spec:       seamarkv1alpha1.IPPoolSpec{CIDRs: []seamarkv1alpha1.CIDROrRange{benchPoolV6}, AutoAssign: new(false)},
+		},
+		l.Peer("bench-v6", lab.RouterFabricV6),
+	} {
+		if err := l.Client.Create(ctx, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := waitV6Sessions(l, time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	v6pool := netip.MustParsePrefix(benchPoolV6)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, benchServices)
+	for k := range 16 {
+		wg.Go(func() {
+			for i := k; i < benchServices; i += 16 {
+				svc := &corev1.Service{
+					ObjectMeta: metav1.ObjectMeta{Namespace: "bench-scale", Name: fmt.Sprintf("s%04d", i),
+						Annotations: map[string]string{seamarkv1alpha1.AnnotationPool: "bench-v6"}},
+					Spec: corev1.ServiceSpec{
+						Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "none"},
+						IPFamilies: []corev1.IPFamily{corev1.IPv6Protocol},
+						Ports:      []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolTCP}},
+					},
+				}
+				if err := l.Client.Create(ctx, svc); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	createdAll := time.Since(start)
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	routed := map[netip.Prefix]bool{}
+	var lastAt time.Time
+	_, err = w.Wait(start, 5*time.Minute, func(c lab.RouteChange) bool {
+		if v6pool.Contains(c.Prefix.Addr()) && len(c.Hops) == nodes && !routed[c.Prefix] {
+			routed[c.Prefix] = true
+			lastAt = c.At
+		}
+		return len(routed) == benchServices
+	})
+	if err != nil {
+		b.Fatalf("%d of %d Services routed: %v", len(routed), benchServices, err)
+	}
+	all := lastAt.Sub(start)
+	rows = append(rows, fmt.Sprintf("%d IPv6 Services created at once → all routed via all %d nodes\t%d\t\t\t%s (creates took %s)",
+		benchServices, nodes, benchServices, all.Round(time.Millisecond), createdAll.Round(time.Millisecond)))
+	b.ReportMetric(float64(percentile(created, 50).Milliseconds()), "create-p50-ms")
+	b.ReportMetric(float64(percentile(created, 99).Milliseconds()), "create-p99-ms")
+	b.ReportMetric(float64(percentile(flipped, 50).Milliseconds()), "flip-p50-ms")
+	b.ReportMetric(float64(percentile(flipped, 99).Milliseconds()), "flip-p99-ms")
+	b.ReportMetric(all.Seconds(), "1000-routed-s")
+	return rows
+}
+
+// waitV6Sessions waits until the router's IPv6 sessions with every node
+// are established.
+func waitV6Sessions(l *lab.Lab, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := l.SessionStates()
+		if err != nil {
+			return err
+		}
+		{
+			up := 0
+			for _, n := range l.NodeList {
+				if st[n.AddrV6.String()] == "Established" {
+					up++
+				}
+			}
+			if up == len(l.NodeList) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("IPv6 sessions not all established after %s: %v", timeout, st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func row(what string, d []time.Duration) string {
+	return fmt.Sprintf("%s\t%d\t%s\t%s\t%s", what, len(d), ms(percentile(d, 50)), ms(percentile(d, 99)), ms(percentile(d, 100)))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+
+// percentile is the nearest-rank percentile p of d.
+func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (p*len(s)+99)/100 - 1
+	return s[max(i, 0)]
+}
