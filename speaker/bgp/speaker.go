@@ -247,22 +247,43 @@ func (s *Speaker) Shutdown(ctx context.Context, drain time.Duration) error {
 		wg.Wait()
 	}
 
-	var draining []string
+	var candidates []string
 	for _, ss := range sessions {
-		if ss.up() && len(ss.advertised) > 0 {
-			draining = append(draining, ss.name)
+		if len(ss.advertised) == 0 {
+			continue
 		}
+		if !ss.up() {
+			st := ss.status()
+			s.log.Info("Skipped graceful shutdown: session not established", "peer", ss.name, "state", st.State, "lastError", st.LastError)
+			continue
+		}
+		candidates = append(candidates, ss.name)
 	}
+	failed := map[string]bool{}
 	each(func(ss *session) error {
-		if !slices.Contains(draining, ss.name) {
+		if !slices.Contains(candidates, ss.name) {
 			return nil
 		}
 		var el errorList
 		for _, p := range ss.advertised {
 			el.add(ss.announce(ctx, p, GracefulShutdownCommunity))
 		}
-		return el.err(fmt.Sprintf("announcing graceful shutdown to BGP peer %s", ss.name))
+		err := el.err(fmt.Sprintf("announcing graceful shutdown to BGP peer %s", ss.name))
+		if err != nil {
+			mu.Lock()
+			failed[ss.name] = true
+			mu.Unlock()
+		}
+		return err
 	})
+	// Only the peers that took every announcement and are still up are
+	// draining: the log line must not claim a drain the router never saw.
+	var draining []string
+	for _, ss := range sessions {
+		if slices.Contains(candidates, ss.name) && !failed[ss.name] && ss.up() {
+			draining = append(draining, ss.name)
+		}
+	}
 	if len(draining) > 0 && drain > 0 {
 		s.log.Info("Announced graceful shutdown", "peers", draining, "drain", drain.String())
 		t := time.NewTimer(drain)
