@@ -178,7 +178,7 @@ func TestAllocation(t *testing.T) {
 		{"a requested address outside the permitted pools is refused", func(t *testing.T) {
 			h := newHarness(t, mkPool(t, "a", false, "203.0.113.0/24"), mkPool(t, "b", false, "198.51.100.0/24"))
 			h.fail(at("ns/a", "198.51.100.9", "a"), ErrNotInPool, `198.51.100.9 belongs to pool "b", not to pool "a"`)
-			h.fail(at("ns/a", "192.0.2.1", "a", "b"), ErrNotInPool, `192.0.2.1 is outside pools "a", "b"`)
+			h.fail(at("ns/a", "198.18.255.1", "a", "b"), ErrNotInPool, `198.18.255.1 is outside pools "a", "b"`)
 			h.fail(at("ns/a", "203.0.113.0", "a"), ErrNotInPool, "203.0.113.0 is the network address of 203.0.113.0/24")
 			h.fail(at("ns/a", "203.0.113.255", "a"), ErrNotInPool, "203.0.113.255 is the broadcast address of 203.0.113.0/24")
 			h.fail(at("ns/a", "203.0.113.5"), ErrNotInPool, `203.0.113.5 belongs to pool "a", not to the permitted pools (none)`)
