@@ -12,6 +12,21 @@ import (
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 )
 
+// Handles reports whether seamark is responsible for the Service: a
+// LoadBalancer whose spec.loadBalancerClass is seamark.io/lb, or that has no
+// class while defaultClass (the binaries' --default-class) holds. Services
+// of any other class are never touched. Controller and speaker both decide
+// with this one rule.
+func Handles(svc *corev1.Service, defaultClass bool) bool {
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		return false
+	}
+	if c := svc.Spec.LoadBalancerClass; c != nil {
+		return *c == seamarkv1alpha1.LoadBalancerClass
+	}
+	return defaultClass
+}
+
 // ServiceRequest is what a Service asks for through its annotations and
 // spec.loadBalancerIP.
 type ServiceRequest struct {

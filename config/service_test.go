@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestParseService(t *testing.T) {
@@ -89,4 +90,31 @@ func FuzzParseAddressList(f *testing.F) {
 			t.Fatalf("round trip of %q: %v -> %v (%v)", s, addrs, back, err)
 		}
 	})
+}
+
+func TestHandles(t *testing.T) {
+	ours, other := "seamark.io/lb", "example.com/other"
+	tests := []struct {
+		name         string
+		typ          corev1.ServiceType
+		class        *string
+		defaultClass bool
+		want         bool
+	}{
+		{"a LoadBalancer without class, default class on", corev1.ServiceTypeLoadBalancer, nil, true, true},
+		{"a LoadBalancer without class, default class off", corev1.ServiceTypeLoadBalancer, nil, false, false},
+		{"a LoadBalancer of class seamark.io/lb, default class off", corev1.ServiceTypeLoadBalancer, &ours, false, true},
+		{"a LoadBalancer of another class", corev1.ServiceTypeLoadBalancer, &other, true, false},
+		{"a ClusterIP Service", corev1.ServiceTypeClusterIP, nil, true, false},
+		{"a NodePort Service of our class", corev1.ServiceTypeNodePort, &ours, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := service("ns", "svc", nil, nil)
+			svc.Spec.Type, svc.Spec.LoadBalancerClass = tt.typ, tt.class
+			if got := Handles(svc, tt.defaultClass); got != tt.want {
+				t.Errorf("Handles = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

@@ -9,21 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/seamark-io/seamark/allocator"
-	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 )
-
-// handles reports whether seamark is responsible for the Service: a
-// LoadBalancer whose class is seamark.io/lb, or that has no class while
-// defaultClass is set. Services of any other class are never touched.
-func handles(svc *corev1.Service, defaultClass bool) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if c := svc.Spec.LoadBalancerClass; c != nil {
-		return *c == seamarkv1alpha1.LoadBalancerClass
-	}
-	return defaultClass
-}
 
 // familyWant is one family a Service wants, and whether getting nothing of
 // it fails the whole request.

@@ -12,6 +12,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
+	"github.com/seamark-io/seamark/config"
 )
 
 // repairReconciler removes the Services that are gone (or are no longer
@@ -50,12 +51,12 @@ func (r *repairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	for _, ref := range ipa.Spec.Services {
 		svc := &corev1.Service{}
 		err := r.client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, svc)
-		if err == nil && handles(svc, r.defaultClass) {
+		if err == nil && config.Handles(svc, r.defaultClass) {
 			continue
 		}
 		// Confirm with the apiserver before taking anything away.
 		err = r.reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, svc)
-		if err == nil && handles(svc, r.defaultClass) {
+		if err == nil && config.Handles(svc, r.defaultClass) {
 			continue
 		}
 		if err != nil && !apierrors.IsNotFound(err) {

@@ -78,7 +78,7 @@ func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 		return ctrl.Result{}, r.releaseAll(ctx, nil, req.Namespace, req.Name)
 	}
-	if svc.DeletionTimestamp != nil || !handles(svc, r.DefaultClass) {
+	if svc.DeletionTimestamp != nil || !config.Handles(svc, r.DefaultClass) {
 		// Not ours (any more): give back what it held, never touch its status.
 		return ctrl.Result{}, r.releaseAll(ctx, svc, req.Namespace, req.Name)
 	}

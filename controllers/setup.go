@@ -181,7 +181,7 @@ func enqueueWaiting(ctx context.Context, c client.Reader, defaultClass bool, q w
 
 // waiting reports whether a Service of ours shows fewer addresses than it wants.
 func waiting(s *corev1.Service, defaultClass bool) bool {
-	return handles(s, defaultClass) && len(s.Status.LoadBalancer.Ingress) < len(wantedFamilies(s))
+	return config.Handles(s, defaultClass) && len(s.Status.LoadBalancer.Ingress) < len(wantedFamilies(s))
 }
 
 // leftServices returns old with only the Services that new no longer lists.
@@ -250,7 +250,7 @@ func (s *starter) Start(ctx context.Context) error {
 	s.state.mu.Lock()
 	for i := range svcs.Items {
 		svc := &svcs.Items[i]
-		if !handles(svc, s.defaultClass) {
+		if !config.Handles(svc, s.defaultClass) {
 			continue
 		}
 		owner := ownerOf(svc.Namespace, svc.Name)

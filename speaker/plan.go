@@ -231,18 +231,6 @@ func nodeEligible(n *corev1.Node) bool {
 	return true
 }
 
-// IsOurs reports whether seamark handles the LoadBalancer Service svc: its
-// class is seamark.io/lb, or unset and defaultClass holds.
-func IsOurs(svc *corev1.Service, defaultClass bool) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if c := svc.Spec.LoadBalancerClass; c != nil {
-		return *c == seamarkv1alpha1.LoadBalancerClass
-	}
-	return defaultClass
-}
-
 // endpointState summarises one Service's endpoints as seen from one node.
 type endpointState struct {
 	readyAnywhere, servingTerminatingAnywhere bool
@@ -366,7 +354,7 @@ func collect(in Input, nodeLabels labels.Set) *announcements {
 		svcLabels := labels.Set(svc.Labels)
 		eps := endpoints[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}]
 		extLocal := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
-		if want.lb && IsOurs(svc, in.DefaultClass) {
+		if want.lb && config.Handles(svc, in.DefaultClass) {
 			for _, ing := range svc.Status.LoadBalancer.Ingress {
 				if addr, ok := parseAddr(ing.IP); ok {
 					announce(seamarkv1alpha1.AddressLoadBalancerIP, addr, cfg.PoolOf(addr), svcLabels, eps, extLocal)
