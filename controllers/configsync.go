@@ -32,20 +32,22 @@ type configReconciler struct {
 }
 
 func (r *configReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
-	cfg, problems, err := buildConfig(ctx, r.client, r.namespace)
+	cfg, problems, res, err := buildConfig(ctx, r.client, r.namespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	r.state.setConfig(cfg)
-	if err := r.writeConditions(ctx, problems); err != nil {
+	if err := r.writeConditions(ctx, res, problems); err != nil {
 		return ctrl.Result{}, err
 	}
 	r.wake(ctx)
 	return ctrl.Result{}, nil
 }
 
-// buildConfig lists the inputs of config.Build from the cache.
-func buildConfig(ctx context.Context, c client.Reader, namespace string) (*config.Config, config.Problems, error) {
+// buildConfig lists the inputs of config.Build from the cache and returns
+// them too: the objects whose conditions are written are the ones the
+// snapshot was built from. Build keeps no reference to them.
+func buildConfig(ctx context.Context, c client.Reader, namespace string) (*config.Config, config.Problems, config.Resources, error) {
 	var (
 		pools   seamarkv1alpha1.IPPoolList
 		peers   seamarkv1alpha1.BGPPeerList
@@ -63,50 +65,40 @@ func buildConfig(ctx context.Context, c client.Reader, namespace string) (*confi
 		{&secrets, []client.ListOption{client.InNamespace(namespace)}}, {&cidrs, nil},
 	} {
 		if err := c.List(ctx, l.list, l.opts...); err != nil {
-			return nil, nil, fmt.Errorf("listing %T: %w", l.list, err)
+			return nil, nil, config.Resources{}, fmt.Errorf("listing %T: %w", l.list, err)
 		}
 	}
-	cfg, problems := config.Build(config.Resources{
+	res := config.Resources{
 		Pools: pools.Items, Peers: peers.Items, BGPAdvertisements: bgpAds.Items, L2Advertisements: l2Ads.Items,
 		Namespaces: nss.Items, Secrets: secrets.Items, ServiceCIDRs: cidrs.Items,
-	})
-	return cfg, problems, nil
+	}
+	cfg, problems := config.Build(res)
+	return cfg, problems, res, nil
 }
 
 // writeConditions sets Ready on every BGPPeer, BGPAdvertisement and
 // L2Advertisement whose condition changed. IPPools are the pool
 // reconciler's.
-func (r *configReconciler) writeConditions(ctx context.Context, problems config.Problems) error {
-	var peers seamarkv1alpha1.BGPPeerList
-	var bgpAds seamarkv1alpha1.BGPAdvertisementList
-	var l2Ads seamarkv1alpha1.L2AdvertisementList
-	if err := r.client.List(ctx, &peers); err != nil {
-		return err
+func (r *configReconciler) writeConditions(ctx context.Context, res config.Resources, problems config.Problems) error {
+	write := func(kind, okMessage string, obj client.Object, conds *[]metav1.Condition, observed *int64) error {
+		c := readyFromProblems(problems.For(kind, obj.GetName()), obj.GetGeneration(), okMessage)
+		return r.patchStatus(ctx, obj, conds, observed, c)
 	}
-	if err := r.client.List(ctx, &bgpAds); err != nil {
-		return err
-	}
-	if err := r.client.List(ctx, &l2Ads); err != nil {
-		return err
-	}
-	for i := range peers.Items {
-		p := &peers.Items[i]
-		c := readyFromProblems(problems.For(config.KindBGPPeer, p.Name), p.Generation, "The peer is valid and its password Secret was found")
-		if err := r.patchStatus(ctx, p, &p.Status.Conditions, &p.Status.ObservedGeneration, c); err != nil {
+	for i := range res.Peers {
+		p := &res.Peers[i]
+		if err := write(config.KindBGPPeer, "The peer is valid and its password Secret was found", p, &p.Status.Conditions, &p.Status.ObservedGeneration); err != nil {
 			return err
 		}
 	}
-	for i := range bgpAds.Items {
-		a := &bgpAds.Items[i]
-		c := readyFromProblems(problems.For(config.KindBGPAdvertisement, a.Name), a.Generation, "The advertisement is valid")
-		if err := r.patchStatus(ctx, a, &a.Status.Conditions, &a.Status.ObservedGeneration, c); err != nil {
+	for i := range res.BGPAdvertisements {
+		a := &res.BGPAdvertisements[i]
+		if err := write(config.KindBGPAdvertisement, "The advertisement is valid", a, &a.Status.Conditions, &a.Status.ObservedGeneration); err != nil {
 			return err
 		}
 	}
-	for i := range l2Ads.Items {
-		a := &l2Ads.Items[i]
-		c := readyFromProblems(problems.For(config.KindL2Advertisement, a.Name), a.Generation, "The advertisement is valid")
-		if err := r.patchStatus(ctx, a, &a.Status.Conditions, &a.Status.ObservedGeneration, c); err != nil {
+	for i := range res.L2Advertisements {
+		a := &res.L2Advertisements[i]
+		if err := write(config.KindL2Advertisement, "The advertisement is valid", a, &a.Status.Conditions, &a.Status.ObservedGeneration); err != nil {
 			return err
 		}
 	}

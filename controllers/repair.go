@@ -32,10 +32,8 @@ type repairReconciler struct {
 }
 
 func (r *repairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	select {
-	case <-r.state.Ready():
-	case <-ctx.Done():
-		return ctrl.Result{}, ctx.Err()
+	if err := r.state.waitReady(ctx); err != nil {
+		return ctrl.Result{}, err
 	}
 	ipa := &seamarkv1alpha1.IPAllocation{}
 	if err := r.client.Get(ctx, req.NamespacedName, ipa); err != nil {

@@ -65,10 +65,8 @@ type decision struct {
 
 // Reconcile implements reconcile.Reconciler.
 func (r *ServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	select {
-	case <-r.State.Ready():
-	case <-ctx.Done():
-		return ctrl.Result{}, ctx.Err()
+	if err := r.State.waitReady(ctx); err != nil {
+		return ctrl.Result{}, err
 	}
 	owner := ownerOf(req.Namespace, req.Name)
 	svc := &corev1.Service{}

@@ -223,7 +223,7 @@ func (s *starter) Start(ctx context.Context) error {
 	if !c.WaitForCacheSync(ctx) {
 		return fmt.Errorf("waiting for caches to sync: %w", ctx.Err())
 	}
-	cfg, _, err := buildConfig(ctx, c, s.namespace)
+	cfg, _, _, err := buildConfig(ctx, c, s.namespace)
 	if err != nil {
 		return err
 	}

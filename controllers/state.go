@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,17 @@ func (s *State) Config() *config.Config { return s.cfg.Load() }
 
 // Ready is closed once the controller may grant addresses.
 func (s *State) Ready() <-chan struct{} { return s.ready }
+
+// waitReady blocks until the State is open, or ctx is done: reconcilers
+// grant and repair nothing before the index is rebuilt.
+func (s *State) waitReady(ctx context.Context) error {
+	select {
+	case <-s.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // setConfig publishes a new snapshot and hands its pools to the allocator.
 func (s *State) setConfig(cfg *config.Config) {
