@@ -49,33 +49,44 @@ func helm(t *testing.T) string {
 	return bin
 }
 
+// render runs helm template on the chart (extra args appended) in the
+// seamark-system namespace, which it creates, and returns the objects.
+func render(t *testing.T, args ...string) []*unstructured.Unstructured {
+	t.Helper()
+	base := []string{"template", "seamark", filepath.Join(env.Root, "charts", "seamark"), "--namespace", "seamark-system", "--kube-version", testenv.K8sVersion}
+	out, err := exec.Command(helm(t), append(base, args...)...).Output()
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seamark-system"}}
+	if err := env.Client.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return objs
+			}
+			t.Fatalf("decoding the rendered chart: %v", err)
+		}
+		if len(u.Object) > 0 {
+			objs = append(objs, u)
+		}
+	}
+}
+
 func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 	h := helm(t)
 	chart := filepath.Join(env.Root, "charts", "seamark")
 	if out, err := exec.Command(h, "lint", chart, "--kube-version", testenv.K8sVersion).CombinedOutput(); err != nil {
 		t.Fatalf("helm lint: %v\n%s", err, out)
 	}
-	out, err := exec.Command(h, "template", "seamark", chart, "--namespace", "seamark-system", "--kube-version", testenv.K8sVersion).Output()
-	if err != nil {
-		t.Fatalf("helm template: %v", err)
-	}
 	ctx := context.Background()
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seamark-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
 	kinds := map[string]int{}
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatalf("decoding the rendered chart: %v", err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
+	for _, u := range render(t) {
 		kinds[u.GetKind()]++
 		if err := env.Client.Create(ctx, u, client.DryRunAll); err != nil {
 			t.Errorf("the apiserver refused %s %s: %v", u.GetKind(), u.GetName(), err)
@@ -93,29 +104,10 @@ func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 // Service gets its address, so the ClusterRole and Role grant what the
 // controller does.
 func TestControllerRunsWithTheChartsPermissions(t *testing.T) {
-	h := helm(t)
-	out, err := exec.Command(h, "template", "seamark", filepath.Join(env.Root, "charts", "seamark"), "--namespace", "seamark-system",
-		"--kube-version", testenv.K8sVersion, "--show-only", "templates/rbac.yaml").Output()
-	if err != nil {
-		t.Fatalf("helm template: %v", err)
-	}
 	ctx := context.Background()
-	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "seamark-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatal(err)
-		}
-		if len(u.Object) > 0 {
-			if err := env.Client.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
-				t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
-			}
+	for _, u := range render(t, "--show-only", "templates/rbac.yaml") {
+		if err := env.Client.Create(ctx, u); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
 	}
 	cfg := rest.CopyConfig(env.Config)
