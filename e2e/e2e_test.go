@@ -792,17 +792,7 @@ func TestGracefulRestart(t *testing.T) {
 	l, ctx := setup(t, ns)
 	n1 := l.NodeList[0]
 	speaker := lab.SpeakerProcess(n1)
-	if err := l.CreateBackends(ctx, ns, app, []lab.Node{n1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.CreateService(ctx, ns, app, app, lab.ServiceOptions{Local: true}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := l.WaitIngress(ctx, ns, app, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := got[0]
+	addr := serviceAddr(t, l, ctx, ns, app, []lab.Node{n1}, lab.ServiceOptions{Local: true})
 	prefix := hostPrefix(addr)
 	wantNextHops(t, l, prefix, addrs(n1))
 
