@@ -20,6 +20,7 @@ GOLANGCI_LINT  := $(BIN)/golangci-lint
 KUBE_APISERVER          := $(TESTBIN)/kube-apiserver
 ETCD                    := $(TESTBIN)/etcd
 KUBE_CONTROLLER_MANAGER := $(TESTBIN)/kube-controller-manager
+KUBE_PROXY              := $(TESTBIN)/kube-proxy
 
 # Integration tests carry the build tag "integration" and need the
 # control-plane binaries; everything else is a unit test.
@@ -87,7 +88,7 @@ bench: testbin build lab-deps ## Run the benchmarks and print their figures (the
 ##@ Tools
 
 .PHONY: testbin
-testbin: $(KUBE_APISERVER) $(ETCD) $(KUBE_CONTROLLER_MANAGER) ## Build kube-apiserver, etcd and kube-controller-manager into bin/k8s/<version> once.
+testbin: $(KUBE_APISERVER) $(ETCD) $(KUBE_CONTROLLER_MANAGER) $(KUBE_PROXY) ## Build kube-apiserver, etcd, kube-controller-manager and kube-proxy (the lab's) into bin/k8s/<version> once.
 
 $(KUBE_APISERVER):
 	mkdir -p $(TESTBIN)
@@ -96,6 +97,10 @@ $(KUBE_APISERVER):
 $(KUBE_CONTROLLER_MANAGER):
 	mkdir -p $(TESTBIN)
 	cd $(TOOLS_DIR) && go build -o $@ k8s.io/kubernetes/cmd/kube-controller-manager
+
+$(KUBE_PROXY):
+	mkdir -p $(TESTBIN)
+	cd $(TOOLS_DIR) && go build -o $@ k8s.io/kubernetes/cmd/kube-proxy
 
 $(ETCD):
 	mkdir -p $(TESTBIN)
@@ -118,12 +123,16 @@ $(GOLANGCI_LINT): $(TOOLS_DIR)/go.mod
 LAB := $(BIN)/seamark-lab
 
 .PHONY: lab-deps
-lab-deps: ## Check for root and install iproute2, curl and FRR (Debian) when missing.
+lab-deps: ## Check for root and install what the lab runs from Debian when missing: iproute2, curl, FRR, nftables, iptables, arping, ndisc6.
 	@if [ "$$(id -u)" != 0 ]; then echo "The lab and the e2e suite need root (network namespaces): run as root." >&2; exit 1; fi
 	@missing=""; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	{ command -v vtysh >/dev/null && [ -x /usr/lib/frr/bgpd ]; } || missing="$$missing frr"; \
+	command -v nft >/dev/null || missing="$$missing nftables"; \
+	command -v iptables >/dev/null || missing="$$missing iptables"; \
+	command -v arping >/dev/null || missing="$$missing iputils-arping"; \
+	command -v ndisc6 >/dev/null || missing="$$missing ndisc6"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing$$missing"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
@@ -137,6 +146,10 @@ lab: build testbin lab-deps ## Start the lab (3 nodes, FRR router, seamark) and 
 lab-down: ## Stop and remove everything the lab created (idempotent).
 	@if [ -x $(LAB) ]; then $(LAB) down; else go run ./cmd/seamark-lab down; fi
 
+# kube-proxy's mode in the lab's nodes: nftables, or iptables.
+KUBE_PROXY_MODE ?= nftables
+export SEAMARK_KUBE_PROXY_MODE := $(KUBE_PROXY_MODE)
+
 .PHONY: e2e
-e2e: build testbin lab-deps ## Run the end-to-end suite against the lab (root, FRR).
+e2e: build testbin lab-deps ## Run the end-to-end suite against the lab (root, FRR; KUBE_PROXY_MODE=iptables for kube-proxy's other mode).
 	go test $(GO_TEST_FLAGS) -tags e2e -timeout 30m -v ./e2e/...
