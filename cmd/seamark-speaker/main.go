@@ -26,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
+	"github.com/seamark-io/seamark/internal/version"
 	"github.com/seamark-io/seamark/speaker"
 	"github.com/seamark-io/seamark/speaker/bgp"
 )
@@ -34,6 +35,7 @@ type flags struct {
 	kubeconfig, namespace, nodeName        string
 	metricsAddr, probeAddr, memberlistAddr string
 	metricsSecure, defaultClass            bool
+	showVersion                            bool
 	shutdownDrain                          time.Duration
 	zap                                    zap.Options
 }
@@ -56,6 +58,7 @@ func parseFlags() *flags {
 	flag.StringVar(&f.memberlistAddr, "memberlist-bind-address", ":7946", "Address of the memberlist gossip for layer 2 failover. Accepted now; used once the layer 2 mode is enabled.")
 	flag.DurationVar(&f.shutdownDrain, "shutdown-drain", 5*time.Second, "On SIGTERM, how long paths stay announced with the GRACEFUL_SHUTDOWN community (RFC 8326) before they are withdrawn.")
 	flag.BoolVar(&f.defaultClass, "default-class", true, "Announce LoadBalancer Services without spec.loadBalancerClass, as the controller serves them; false: only class "+seamarkv1alpha1.LoadBalancerClass+".")
+	flag.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
 	f.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
 	// Read here rather than through ctrl.GetConfig, which would also fall
@@ -67,6 +70,10 @@ func parseFlags() *flags {
 
 func main() {
 	f := parseFlags()
+	if f.showVersion {
+		fmt.Println("seamark-speaker", version.Get())
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&f.zap)))
 	log := ctrl.Log.WithName("setup")
 	if err := run(f); err != nil {
