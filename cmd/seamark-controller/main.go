@@ -1,5 +1,5 @@
 // Command seamark-controller grants external addresses to LoadBalancer
-// Services from seamark IPPools (see DESIGN.md §6 for the flags).
+// Services from seamark IPPools (docs/operations.md describes the flags).
 package main
 
 import (
@@ -20,6 +20,7 @@ import (
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/controllers"
+	"github.com/seamark-io/seamark/internal/version"
 )
 
 func main() {
@@ -34,6 +35,7 @@ func main() {
 		workers      int
 		orphanGrace  time.Duration
 		lease        leaseTimings
+		showVersion  bool
 	)
 	// --kubeconfig is registered by controller-runtime (ctrl.GetConfig reads it;
 	// in-cluster configuration when empty).
@@ -49,9 +51,14 @@ func main() {
 	flag.IntVar(&burst, "kube-api-burst", 1000, "Burst of queries to the apiserver.")
 	flag.IntVar(&workers, "workers", 16, "Services reconciled at once.")
 	flag.DurationVar(&orphanGrace, "orphan-grace", 30*time.Second, "Age an IPAllocation must reach before the repair loop removes Services that are gone from it.")
+	flag.BoolVar(&showVersion, "version", false, "Print the version and exit.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if showVersion {
+		fmt.Println("seamark-controller", version.Get())
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
 
