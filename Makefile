@@ -85,6 +85,10 @@ bench: testbin build lab-deps ## Run the benchmarks and print their figures (the
 	go test -tags integration -run='^$$' -bench=Grant2000Services -benchtime=1x -v ./controllers/ | grep -E 'Benchmark|Services from|ok|FAIL'
 	go test -tags e2e -run='^$$' -bench=Convergence -benchtime=1x -timeout 30m -v ./e2e/
 
+.PHONY: stress-shutdown
+stress-shutdown: ## Repeat speaker/bgp's shutdown tests 50 times with GOMAXPROCS=1 beside a CPU-burning process (the race of issue 16).
+	@yes > /dev/null & busy=$$!; trap 'kill $$busy' EXIT; GOMAXPROCS=1 go test -count=50 -timeout 20m -run 'Shutdown' -v ./speaker/bgp/ | grep -E '^(--- |    --- |ok|FAIL)' | sort | uniq -c
+
 ##@ Tools
 
 .PHONY: testbin

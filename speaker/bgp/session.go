@@ -345,10 +345,19 @@ func (ss *session) status() PeerStatus {
 	}
 }
 
-func (ss *session) up() bool {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.state == StateEstablished
+// liveState asks GoBGP for the session's state at this moment. ss.state, fed by the event watch,
+// lags it: GoBGP hands events to watchers through a queue and a goroutine of their own, so a session
+// that GoBGP already runs as Established (and sends UPDATEs on) can still read OpenSent there. Every
+// decision about what to send to the router is taken from liveState, never from ss.state; ss.state
+// only feeds Status, metrics and logs. A server that cannot answer reads as StateUnknown.
+func (ss *session) liveState(ctx context.Context) SessionState {
+	st := StateUnknown
+	if err := ss.srv.srv.ListPeer(ctx, &gobgpapi.ListPeerRequest{Address: ss.cfg.Address.String()}, func(p *gobgpapi.Peer) {
+		st = stateFromAPI(p.GetState().GetSessionState())
+	}); err != nil {
+		return StateUnknown
+	}
+	return st
 }
 
 func stateFromAPI(s gobgpapi.PeerState_SessionState) SessionState {

@@ -247,14 +247,16 @@ func (s *Speaker) Shutdown(ctx context.Context, drain time.Duration) error {
 		wg.Wait()
 	}
 
+	// Whether a session takes the GRACEFUL_SHUTDOWN announcement is decided from GoBGP's live state
+	// (see session.liveState): the watched state can still say OpenSent for a session that came up
+	// a moment ago, and skipping it would withdraw without warning the router.
 	var candidates []string
 	for _, ss := range sessions {
 		if len(ss.advertised) == 0 {
 			continue
 		}
-		if !ss.up() {
-			st := ss.status()
-			s.log.Info("Skipped graceful shutdown: session not established", "peer", ss.name, "state", st.State, "lastError", st.LastError)
+		if st := ss.liveState(ctx); st != StateEstablished {
+			s.log.Info("Skipped graceful shutdown: session not established", "peer", ss.name, "state", st, "lastError", ss.status().LastError)
 			continue
 		}
 		candidates = append(candidates, ss.name)
@@ -280,7 +282,7 @@ func (s *Speaker) Shutdown(ctx context.Context, drain time.Duration) error {
 	// draining: the log line must not claim a drain the router never saw.
 	var draining []string
 	for _, ss := range sessions {
-		if slices.Contains(candidates, ss.name) && !failed[ss.name] && ss.up() {
+		if slices.Contains(candidates, ss.name) && !failed[ss.name] && ss.liveState(ctx) == StateEstablished {
 			draining = append(draining, ss.name)
 		}
 	}
@@ -306,7 +308,7 @@ func (s *Speaker) Shutdown(ctx context.Context, drain time.Duration) error {
 				delete(ss.advertised, prefix)
 			}
 			ss.announced.Store(int64(len(ss.advertised)))
-			if ss.up() {
+			if ss.liveState(ctx) == StateEstablished {
 				ss.waitSent(ctx)
 			}
 			return el.err(fmt.Sprintf("withdrawing paths from BGP peer %s", ss.name))

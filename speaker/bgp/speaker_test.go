@@ -409,31 +409,58 @@ func TestThousandChangesKeepSessionsUp(t *testing.T) {
 }
 
 // TestGracefulShutdown checks RFC 8326 at the router: every path first arrives again with 65535:0,
-// then is withdrawn; then the session closes.
+// then is withdrawn; then the session closes. The second case pins the race of a SIGTERM right after
+// the session came up: GoBGP runs the session as Established while the watched state still says
+// OpenSent (its events reach the speaker through a queue), and the announcement must not be skipped.
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		port       uint16
+		source     string
+		staleWatch bool
+	}{
+		{name: "watched state up to date", port: basePort + 8, source: "127.0.0.17"},
+		{name: "watched state still OpenSent", port: basePort + 12, source: "127.0.0.22", staleWatch: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			testGracefulShutdown(t, tt.port, tt.source, tt.staleWatch)
+		})
+	}
+}
+
+func testGracefulShutdown(t *testing.T, port uint16, source string, staleWatch bool) {
 	log, _ := newTestLogger(t)
-	r := newRouter(t, routerV4, basePort+8)
-	r.addNeighbor(t, "127.0.0.17", neighborOpts{})
+	r := newRouter(t, routerV4, port)
+	r.addNeighbor(t, source, neighborOpts{})
 
 	s := New(Options{Logger: log})
-	cfg := testPeer("gs", routerV4, basePort+8, "127.0.0.17", speakerASN)
+	cfg := testPeer("gs", routerV4, port, source, speakerASN)
 	paths := []Path{{Prefix: lbAddr, Communities: []uint32{comm100}}, {Prefix: lbRange}}
 	if err := s.Reconcile(t.Context(), map[string]PeerDesired{"gs": {Config: cfg, Paths: paths}}); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
 	waitFor(t, 30*time.Second, "both paths at the router", func() (bool, string) {
-		got := r.received(t, "127.0.0.17")
+		got := r.received(t, source)
 		return len(got) == 2, fmt.Sprint(got)
 	})
-	start := len(r.eventsOf("127.0.0.17"))
+	start := len(r.eventsOf(source))
+	if staleWatch {
+		// What the speaker saw in issue 16: the session is up at GoBGP and the router, the watch has
+		// not caught up. Freeze the watched state there (stopping makes setState ignore late events).
+		ss := s.session("gs")
+		ss.mu.Lock()
+		ss.state, ss.stopping = StateOpenSent, true
+		ss.mu.Unlock()
+	}
 
 	if err := s.Shutdown(t.Context(), 500*time.Millisecond); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	// The updates were sent before Shutdown returned; give the router a moment to process them.
 	waitFor(t, 10*time.Second, "both withdrawals at the router", func() (bool, string) {
-		got := r.received(t, "127.0.0.17")
+		got := r.received(t, source)
 		return len(got) == 0, fmt.Sprint(got)
 	})
 
@@ -443,7 +470,7 @@ func TestGracefulShutdown(t *testing.T) {
 		Comms    []uint32
 	}
 	var got []step
-	for _, e := range r.eventsOf("127.0.0.17")[start:] {
+	for _, e := range r.eventsOf(source)[start:] {
 		if e.path != nil {
 			st := step{Prefix: e.path.Prefix, Withdraw: e.withdraw}
 			if !e.withdraw {
@@ -467,7 +494,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "the session closed at the router", func() (bool, string) {
-		st, _, _ := r.peer(t, "127.0.0.17")
+		st, _, _ := r.peer(t, source)
 		return st != StateEstablished, string(st)
 	})
 	if err := s.Reconcile(t.Context(), nil); !errors.Is(err, ErrStopped) {
