@@ -7,8 +7,10 @@ import (
 	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/seamark-io/seamark/allocator"
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 )
 
@@ -148,4 +150,108 @@ func checkSharingKey(k string) error {
 		}
 	}
 	return nil
+}
+
+// FamilyWant is one address family a Service wants, and whether getting
+// nothing of it fails the whole request.
+type FamilyWant struct {
+	Family   allocator.Family
+	Required bool
+}
+
+// Ask is everything a Service asks of seamark's controller: the requested
+// addresses, pool and sharing key (ServiceRequest), the families it wants
+// and its sharing data. It is the one answer to "what does this Service ask
+// for"; the controller decides from nothing else.
+type Ask struct {
+	ServiceRequest
+	// Families follow spec.ipFamilyPolicy and spec.ipFamilies; the primary
+	// family first. Set even when Err is.
+	Families []FamilyWant
+	// Share is the sharing data of the Service (with the key of
+	// ServiceRequest, empty when Err is set).
+	Share allocator.Share
+	// Err is the first annotation problem (an *AnnotationError); the
+	// ServiceRequest is then empty and nothing new may be granted.
+	Err error
+}
+
+// AskOf reads what a Service asks for. It never fails: an annotation
+// problem is reported in Ask.Err.
+func AskOf(svc *corev1.Service) Ask {
+	req, err := ParseService(svc)
+	return Ask{ServiceRequest: req, Families: WantedFamilies(svc), Share: ShareOf(svc, req.SharingKey), Err: err}
+}
+
+// Wants reports whether the Service wants an address of family f.
+func (a Ask) Wants(f allocator.Family) bool {
+	for _, w := range a.Families {
+		if w.Family == f {
+			return true
+		}
+	}
+	return false
+}
+
+// Requested returns the requested address of family f, if any.
+func (a Ask) Requested(f allocator.Family) (netip.Addr, bool) {
+	for _, r := range a.Addresses {
+		if allocator.FamilyOf(r) == f {
+			return r, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// WantedFamilies follows spec.ipFamilyPolicy and spec.ipFamilies:
+// SingleStack wants the primary family; RequireDualStack both, or nothing;
+// PreferDualStack both if available, else the primary family. The primary
+// family is ipFamilies[0] (IPv4 when the list is empty).
+func WantedFamilies(svc *corev1.Service) []FamilyWant {
+	primary, secondary := allocator.IPv4, allocator.IPv6
+	if len(svc.Spec.IPFamilies) > 0 && svc.Spec.IPFamilies[0] == corev1.IPv6Protocol {
+		primary, secondary = allocator.IPv6, allocator.IPv4
+	}
+	policy := corev1.IPFamilyPolicySingleStack
+	if p := svc.Spec.IPFamilyPolicy; p != nil {
+		policy = *p
+	}
+	switch policy {
+	case corev1.IPFamilyPolicyRequireDualStack:
+		return []FamilyWant{{primary, true}, {secondary, true}}
+	case corev1.IPFamilyPolicyPreferDualStack:
+		return []FamilyWant{{primary, true}, {secondary, false}}
+	}
+	return []FamilyWant{{primary, true}}
+}
+
+// ShareOf is the sharing data of a Service: the key, its protocol/port
+// pairs, its external traffic policy and, for Local, its selector.
+func ShareOf(svc *corev1.Service, key string) allocator.Share {
+	s := allocator.Share{Key: key, Policy: allocator.PolicyCluster}
+	if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+		s.Policy = allocator.PolicyLocal
+		s.Selector = labels.SelectorFromSet(svc.Spec.Selector).String()
+	}
+	for _, p := range svc.Spec.Ports {
+		proto := strings.ToUpper(string(p.Protocol))
+		if proto == "" {
+			proto = string(corev1.ProtocolTCP)
+		}
+		s.Ports = append(s.Ports, allocator.PortProto{Protocol: proto, Port: p.Port})
+	}
+	return s
+}
+
+// StatusAddresses are the addresses a Service shows in
+// status.loadBalancer.ingress, in order; entries that are not addresses
+// (host names) are skipped.
+func StatusAddresses(svc *corev1.Service) []netip.Addr {
+	var out []netip.Addr
+	for _, in := range svc.Status.LoadBalancer.Ingress {
+		if a, err := netip.ParseAddr(in.IP); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }

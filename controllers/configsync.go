@@ -23,12 +23,11 @@ import (
 // advertisements, and wakes the pools and the Services still waiting for
 // an address.
 type configReconciler struct {
-	client       client.Client
-	state        *State
-	namespace    string
-	defaultClass bool
-	poolEvents   chan event.GenericEvent
-	svcEvents    chan event.GenericEvent
+	client     client.Client
+	state      *State
+	namespace  string
+	poolEvents chan event.GenericEvent
+	svcEvents  chan event.GenericEvent
 }
 
 func (r *configReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
@@ -36,12 +35,11 @@ func (r *configReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.state.setConfig(cfg)
+	r.state.setConfig(cfg, problems)
 	if err := r.writeConditions(ctx, res, problems); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.wake(ctx)
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, r.wake(ctx)
 }
 
 // buildConfig lists the inputs of config.Build from the cache and returns
@@ -121,32 +119,39 @@ func (r *configReconciler) patchStatus(ctx context.Context, obj client.Object, c
 }
 
 // wake enqueues every pool (overlaps and counts depend on the others) and
-// every Service of ours that is still short of an address.
-func (r *configReconciler) wake(ctx context.Context) {
+// every Service of ours that is still short of an address. The channels
+// are drained continuously by the controllers' sources into their queues,
+// so a send waits only for that hand-over (or for ctx).
+func (r *configReconciler) wake(ctx context.Context) error {
 	var pools seamarkv1alpha1.IPPoolList
 	var svcs corev1.ServiceList
-	_ = r.client.List(ctx, &pools)
-	_ = r.client.List(ctx, &svcs, client.UnsafeDisableDeepCopy)
-	var poolEvs, svcEvs []event.GenericEvent
+	if err := r.client.List(ctx, &pools); err != nil {
+		return err
+	}
+	if err := r.client.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
+		return err
+	}
+	send := func(ch chan<- event.GenericEvent, obj client.Object) error {
+		select {
+		case ch <- event.GenericEvent{Object: obj}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for i := range pools.Items {
-		poolEvs = append(poolEvs, event.GenericEvent{Object: &pools.Items[i]})
+		if err := send(r.poolEvents, &pools.Items[i]); err != nil {
+			return err
+		}
 	}
 	for i := range svcs.Items {
-		s := &svcs.Items[i]
-		if waiting(s, r.defaultClass) {
-			svcEvs = append(svcEvs, event.GenericEvent{Object: s.DeepCopy()})
+		if s := &svcs.Items[i]; waiting(s, r.state.unit) {
+			if err := send(r.svcEvents, s.DeepCopy()); err != nil {
+				return err
+			}
 		}
 	}
-	// The channels are drained by the controllers' sources; never block
-	// this reconcile on them.
-	go func() {
-		for _, e := range poolEvs {
-			r.poolEvents <- e
-		}
-		for _, e := range svcEvs {
-			r.svcEvents <- e
-		}
-	}()
+	return nil
 }
 
 // labelsChanged lets through Namespace events that can change what a

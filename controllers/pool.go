@@ -52,15 +52,22 @@ func (r *poolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 
 	cfg := r.state.Config()
-	problems := r.problemsFor(ctx, pool)
+	problems := r.state.Problems().For(config.KindIPPool, pool.Name)
 	usable := cfg.Pools[pool.Name]
+	if usable == nil && len(problems) == 0 && pool.DeletionTimestamp == nil {
+		// The snapshot predates this pool; the config reconciler wakes the
+		// pools once it has rebuilt it.
+		return ctrl.Result{}, nil
+	}
+	outsideAll := map[netip.Addr]bool{}
+	for _, a := range r.state.unit.Outside() {
+		outsideAll[a.Address] = true
+	}
 	var outside []string
-	if usable != nil {
-		for i := range allocs.Items {
-			a, err := netip.ParseAddr(string(allocs.Items[i].Spec.Address))
-			if err == nil && !usable.Allocator.Contains(a) {
-				outside = append(outside, a.String())
-			}
+	for i := range allocs.Items {
+		a, err := netip.ParseAddr(string(allocs.Items[i].Spec.Address))
+		if err == nil && outsideAll[a] {
+			outside = append(outside, a.String())
 		}
 	}
 	before := pool.DeepCopy()
@@ -78,20 +85,6 @@ func (r *poolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{}, client.IgnoreNotFound(r.client.Status().Patch(ctx, pool, client.MergeFrom(before)))
-}
-
-// problemsFor returns the config problems of a pool; a fresh Build keeps
-// them exact even when the snapshot was built before the pool existed.
-func (r *poolReconciler) problemsFor(ctx context.Context, pool *seamarkv1alpha1.IPPool) []config.Problem {
-	if _, ok := r.state.Config().Pools[pool.Name]; ok {
-		return nil
-	}
-	var pools seamarkv1alpha1.IPPoolList
-	if err := r.client.List(ctx, &pools); err != nil {
-		return nil
-	}
-	_, problems := config.Build(config.Resources{Pools: pools.Items})
-	return problems.For(config.KindIPPool, pool.Name)
 }
 
 // poolCondition is the Ready condition of a pool: False for config
@@ -120,12 +113,11 @@ func (r *poolReconciler) counts(name string, usable *config.Pool) seamarkv1alpha
 		return st
 	}
 	var avail uint64
-	r.state.mu.Lock()
 	for _, f := range []allocator.Family{allocator.IPv4, allocator.IPv6} {
 		if !usable.HasFamily(f) {
 			continue
 		}
-		s := r.state.alloc.Stats(name, f)
+		s := r.state.unit.Stats(name, f)
 		c := &seamarkv1alpha1.AddressCounts{Capacity: u(s.Capacity), Allocated: u(s.Allocated), Available: u(s.Available)}
 		if f == allocator.IPv4 {
 			st.IPv4 = c
@@ -138,7 +130,6 @@ func (r *poolReconciler) counts(name string, usable *config.Pool) seamarkv1alpha
 			r.metrics.poolAddresses.WithLabelValues(name, f.String(), state).Set(float64(v))
 		}
 	}
-	r.state.mu.Unlock()
 	st.Available = u(avail)
 	return st
 }

@@ -6,29 +6,27 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
-	"github.com/seamark-io/seamark/config"
+	"github.com/seamark-io/seamark/controllers/internal/grants"
 )
 
 // repairReconciler removes the Services that are gone (or are no longer
-// seamark's) from IPAllocations older than a grace period, deleting
-// allocations left empty: they appear when Services are deleted while no
-// controller runs. Absence is confirmed with an uncached read, and the
+// seamark's and no longer show the address) from IPAllocations older than
+// a grace period, deleting allocations left empty: they appear when
+// Services are deleted while no controller runs. Absence is confirmed by
+// the apiserver after the lock is read (grants.Unit.LeaveIfGone), and the
 // grace period covers objects another controller is writing right now.
 // (Services showing an address without an IPAllocation are adopted by the
 // Service reconciler.)
 type repairReconciler struct {
-	client       client.Client
-	reader       client.Reader
-	state        *State
-	writer       *allocationWriter
-	grace        time.Duration
-	defaultClass bool
+	client client.Client
+	state  *State
+	store  grants.Store
+	grace  time.Duration
 }
 
 func (r *repairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -46,28 +44,20 @@ func (r *repairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err != nil {
 		return ctrl.Result{}, nil
 	}
+	unit := r.state.unit
 	for _, ref := range ipa.Spec.Services {
 		svc := &corev1.Service{}
 		err := r.client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, svc)
-		if err == nil && config.Handles(svc, r.defaultClass) {
-			continue
+		if err == nil && string(svc.UID) == ref.UID && unit.Handles(svc) {
+			continue // the common case, decided from the cache at no cost
 		}
-		// Confirm with the apiserver before taking anything away.
-		err = r.reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, svc)
-		if err == nil && config.Handles(svc, r.defaultClass) {
-			continue
-		}
-		if err != nil && !apierrors.IsNotFound(err) {
+		removed, err := unit.LeaveIfGone(ctx, r.store, addr, ref.Namespace, ref.Name)
+		if err != nil {
 			return ctrl.Result{}, err
 		}
-		owner := ownerOf(ref.Namespace, ref.Name)
-		if err := r.writer.leave(ctx, addr, ref.Namespace, ref.Name); err != nil {
-			return ctrl.Result{}, err
+		if removed {
+			logf.FromContext(ctx).Info("Removed orphaned allocation", "ip", addr, "service", ownerOf(ref.Namespace, ref.Name))
 		}
-		r.state.mu.Lock()
-		r.state.alloc.Release(owner, addr)
-		r.state.mu.Unlock()
-		logf.FromContext(ctx).Info("Removed orphaned allocation", "ip", addr, "service", owner)
 	}
 	return ctrl.Result{}, nil
 }

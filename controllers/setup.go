@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"net/netip"
-	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,9 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
-	"github.com/seamark-io/seamark/allocator"
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/config"
+	"github.com/seamark-io/seamark/controllers/internal/grants"
 )
 
 // Options configure the controllers.
@@ -66,27 +64,46 @@ func Setup(mgr ctrl.Manager, opts Options) (*State, error) {
 	if opts.OrphanGrace <= 0 {
 		opts.OrphanGrace = 30 * time.Second
 	}
-	state := NewState()
+	state := NewState(opts.DefaultClass)
+	unit := state.unit
 	metrics := NewMetrics(opts.Registry)
-	writer := &allocationWriter{client: mgr.GetClient(), reader: mgr.GetAPIReader()}
+	store := apiStore{client: mgr.GetClient(), reader: mgr.GetAPIReader()}
 	poolEvents := make(chan event.GenericEvent, 1024)
 	svcEvents := make(chan event.GenericEvent, 1024)
 	name := func(s string) string { return s + opts.Name }
 
 	svcR := &ServiceReconciler{Client: mgr.GetClient(), State: state, Recorder: mgr.GetEventRecorder("seamark-controller"),
-		Metrics: metrics, DefaultClass: opts.DefaultClass, writer: writer}
-	// IPAllocation events feed the allocator first (another controller's
+		Metrics: metrics, store: store}
+	// Service events feed the index the addresses Services show before
+	// they are queued: an address shown is never handed out, lock or not.
+	svcHandler := handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(_ context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			unit.ObserveService(e.Object.(*corev1.Service))
+			q.Add(requestFor(e.Object))
+		},
+		UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			unit.ObserveService(e.ObjectNew.(*corev1.Service))
+			q.Add(requestFor(e.ObjectNew))
+		},
+		DeleteFunc: func(_ context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			unit.ForgetService(e.Object.GetNamespace(), e.Object.GetName())
+			q.Add(requestFor(e.Object))
+		},
+		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			q.Add(requestFor(e.Object))
+		},
+	}
+	// IPAllocation events feed the index first (another controller's
 	// grants, deletions) and then wake the Services they name.
 	allocHandler := handler.TypedFuncs[client.Object, reconcile.Request]{
-		CreateFunc: func(ctx context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		CreateFunc: func(_ context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			ipa := e.Object.(*seamarkv1alpha1.IPAllocation)
-			state.restoreAllocation(ipa, shareFromCache(ctx, mgr.GetClient()))
+			unit.ObserveAllocation(ipa)
 			enqueueServices(ipa, q)
 		},
-		UpdateFunc: func(ctx context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			old, ipa := e.ObjectOld.(*seamarkv1alpha1.IPAllocation), e.ObjectNew.(*seamarkv1alpha1.IPAllocation)
-			state.forgetAllocation(leftServices(old, ipa))
-			state.restoreAllocation(ipa, shareFromCache(ctx, mgr.GetClient()))
+			unit.ObserveAllocation(ipa)
 			enqueueServices(old, q)
 			enqueueServices(ipa, q)
 		},
@@ -95,14 +112,14 @@ func Setup(mgr ctrl.Manager, opts Options) (*State, error) {
 			if !ok {
 				return
 			}
-			state.forgetAllocation(ipa)
+			unit.ForgetAllocation(ipa)
 			enqueueServices(ipa, q)
 			// The address is free again: retry the Services still waiting.
-			enqueueWaiting(ctx, mgr.GetClient(), opts.DefaultClass, q)
+			enqueueWaiting(ctx, mgr.GetClient(), unit, q)
 		},
 	}
 	err := ctrl.NewControllerManagedBy(mgr).Named(name("service")).
-		For(&corev1.Service{}).
+		Watches(&corev1.Service{}, svcHandler).
 		Watches(&seamarkv1alpha1.IPAllocation{}, allocHandler).
 		WatchesRawSource(source.Channel(svcEvents, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers}).
@@ -111,7 +128,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*State, error) {
 		return nil, fmt.Errorf("setting up the Service controller: %w", err)
 	}
 
-	cfgR := &configReconciler{client: mgr.GetClient(), state: state, namespace: opts.Namespace, defaultClass: opts.DefaultClass,
+	cfgR := &configReconciler{client: mgr.GetClient(), state: state, namespace: opts.Namespace,
 		poolEvents: poolEvents, svcEvents: svcEvents}
 	// Status writes (ours, on every grant) must not rebuild the config: only
 	// spec (generation, which deletion with a finalizer bumps too) and
@@ -145,8 +162,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*State, error) {
 		return nil, fmt.Errorf("setting up the IPPool controller: %w", err)
 	}
 
-	repR := &repairReconciler{client: mgr.GetClient(), reader: mgr.GetAPIReader(), state: state, writer: writer,
-		grace: opts.OrphanGrace, defaultClass: opts.DefaultClass}
+	repR := &repairReconciler{client: mgr.GetClient(), state: state, store: store, grace: opts.OrphanGrace}
 	err = ctrl.NewControllerManagedBy(mgr).Named(name("ipallocation-repair")).
 		For(&seamarkv1alpha1.IPAllocation{}).
 		Complete(repR)
@@ -154,7 +170,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*State, error) {
 		return nil, fmt.Errorf("setting up the IPAllocation repair controller: %w", err)
 	}
 
-	if err := mgr.Add(&starter{mgr: mgr, state: state, namespace: opts.Namespace, defaultClass: opts.DefaultClass}); err != nil {
+	if err := mgr.Add(&starter{mgr: mgr, state: state, namespace: opts.Namespace}); err != nil {
 		return nil, err
 	}
 	return state, nil
@@ -166,51 +182,46 @@ func enqueueServices(ipa *seamarkv1alpha1.IPAllocation, q workqueue.TypedRateLim
 	}
 }
 
+func requestFor(o client.Object) reconcile.Request {
+	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}}
+}
+
 // enqueueWaiting adds every Service of ours that is short of an address.
-func enqueueWaiting(ctx context.Context, c client.Reader, defaultClass bool, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+func enqueueWaiting(ctx context.Context, c client.Reader, unit *grants.Unit, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	var svcs corev1.ServiceList
 	if err := c.List(ctx, &svcs, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	for i := range svcs.Items {
-		if s := &svcs.Items[i]; waiting(s, defaultClass) {
+		if s := &svcs.Items[i]; waiting(s, unit) {
 			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
 		}
 	}
 }
 
-// waiting reports whether a Service of ours shows fewer addresses than it wants.
-func waiting(s *corev1.Service, defaultClass bool) bool {
-	return config.Handles(s, defaultClass) && len(s.Status.LoadBalancer.Ingress) < len(wantedFamilies(s))
-}
-
-// leftServices returns old with only the Services that new no longer lists.
-func leftServices(old, new *seamarkv1alpha1.IPAllocation) *seamarkv1alpha1.IPAllocation {
-	out := old.DeepCopy()
-	out.Spec.Services = out.Spec.Services[:0]
-	for _, s := range old.Spec.Services {
-		kept := false
-		for _, n := range new.Spec.Services {
-			if n.Namespace == s.Namespace && n.Name == s.Name {
-				kept = true
-			}
-		}
-		if !kept {
-			out.Spec.Services = append(out.Spec.Services, s)
-		}
+// waiting reports whether a Service of ours shows fewer addresses than it
+// wants, or shows one seamark could not adopt yet (a pool may now admit it).
+func waiting(s *corev1.Service, unit *grants.Unit) bool {
+	if !unit.Handles(s) {
+		return false
 	}
-	return out
+	shown := config.StatusAddresses(s)
+	if len(shown) < len(config.WantedFamilies(s)) {
+		return true
+	}
+	owner := ownerOf(s.Namespace, s.Name)
+	return len(unit.Addresses(owner)) < len(shown)
 }
 
-// starter opens the State once the caches are synced: it rebuilds the
-// allocator from the IPAllocations, then confirms (adopts, in memory) the
-// addresses Services already show, oldest Service first, before any new
-// grant. The Service reconciler writes the missing IPAllocations.
+// starter opens the State once the caches are synced: it hands the index
+// the config, every IPAllocation and the addresses every Service shows
+// (so no grant can hand out an address some Service shows, locked or not),
+// before any reconcile decides. Locks missing for shown addresses are
+// written by the Service reconciler (adoption).
 type starter struct {
-	mgr          ctrl.Manager
-	state        *State
-	namespace    string
-	defaultClass bool
+	mgr       ctrl.Manager
+	state     *State
+	namespace string
 }
 
 var _ manager.LeaderElectionRunnable = &starter{}
@@ -223,59 +234,26 @@ func (s *starter) Start(ctx context.Context) error {
 	if !c.WaitForCacheSync(ctx) {
 		return fmt.Errorf("waiting for caches to sync: %w", ctx.Err())
 	}
-	cfg, _, _, err := buildConfig(ctx, c, s.namespace)
+	cfg, problems, _, err := buildConfig(ctx, c, s.namespace)
 	if err != nil {
 		return err
 	}
-	s.state.setConfig(cfg)
+	s.state.setConfig(cfg, problems)
+	var svcs corev1.ServiceList
+	if err := c.List(ctx, &svcs); err != nil {
+		return fmt.Errorf("listing Services: %w", err)
+	}
+	for i := range svcs.Items {
+		s.state.unit.ObserveService(&svcs.Items[i])
+	}
 	var allocs seamarkv1alpha1.IPAllocationList
 	if err := c.List(ctx, &allocs); err != nil {
 		return fmt.Errorf("listing IPAllocations: %w", err)
 	}
 	for i := range allocs.Items {
-		s.state.restoreAllocation(&allocs.Items[i], shareFromCache(ctx, c))
+		s.state.unit.ObserveAllocation(&allocs.Items[i])
 	}
-	var svcs corev1.ServiceList
-	if err := c.List(ctx, &svcs); err != nil {
-		return fmt.Errorf("listing Services: %w", err)
-	}
-	sort.Slice(svcs.Items, func(i, j int) bool {
-		a, b := &svcs.Items[i], &svcs.Items[j]
-		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-			return a.CreationTimestamp.Before(&b.CreationTimestamp)
-		}
-		return ownerOf(a.Namespace, a.Name) < ownerOf(b.Namespace, b.Name)
-	})
-	adopted := 0
-	s.state.mu.Lock()
-	for i := range svcs.Items {
-		svc := &svcs.Items[i]
-		if !config.Handles(svc, s.defaultClass) {
-			continue
-		}
-		owner := ownerOf(svc.Namespace, svc.Name)
-		held := s.state.alloc.Addresses(owner)
-		for _, a := range statusAddresses(svc) {
-			if _, ok := ofFamily(held, allocator.FamilyOf(a)); ok {
-				continue
-			}
-			req, err := config.ParseService(svc)
-			if err != nil {
-				continue // the reconcile reports it
-			}
-			pools, err := cfg.PoolsFor(svc, config.ServiceRequest{Pool: req.Pool, Addresses: []netip.Addr{a}})
-			if err != nil {
-				continue
-			}
-			if _, err := s.state.alloc.Assign(allocator.Request{Owner: owner, Address: a, Pools: config.PoolNames(pools),
-				Share: shareOf(svc, svc.Annotations[seamarkv1alpha1.AnnotationSharingKey])}); err == nil {
-				s.state.adopted[owner] = append(s.state.adopted[owner], a)
-				adopted++
-			}
-		}
-	}
-	s.state.mu.Unlock()
-	log.Info("Rebuilt the address index", "allocations", len(allocs.Items), "adopted", adopted)
+	log.Info("Rebuilt the address index", "allocations", len(allocs.Items), "services", len(svcs.Items))
 	close(s.state.ready)
 	return nil
 }
