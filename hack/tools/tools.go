@@ -2,8 +2,8 @@
 
 // Package tools pins the build and test tools of seamark. It is a separate
 // module so that the control-plane binaries (kube-apiserver, etcd,
-// kube-controller-manager) and the developer tools never leak into the
-// dependency graph of seamark itself. Build a tool with
+// kube-controller-manager), the lab's kube-proxy and the developer tools
+// never leak into the dependency graph of seamark itself. Build a tool with
 // `go build -o ../../bin/NAME PKG` from this directory; the Makefile does.
 package tools
 
@@ -13,5 +13,6 @@ import (
 	_ "helm.sh/helm/v3/cmd/helm"
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "sigs.k8s.io/controller-tools/cmd/controller-gen"
 )
