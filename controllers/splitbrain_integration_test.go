@@ -139,11 +139,12 @@ func splitBrainFrozenLeader(t testing.TB, bin ctlBinary, run, gomaxprocs int) sb
 	took := time.Since(frozenAt)
 
 	// The standby serves deletes and creates; the addresses freed go to the
-	// new Services, which the frozen leader's cache still shows on the old.
+	// new Services, which the frozen leader's cache still shows on the old
+	// ones. Some come back under their old names, with new UIDs.
 	if err := sbDelete(ctx, cs, n, sbNames("c", 0, 40), 4); err != nil {
 		t.Fatal(err)
 	}
-	if err := sbCreate(ctx, cs, n, sbNames("c", 200, 240), 4, nil); err != nil {
+	if err := sbCreate(ctx, cs, n, append(sbNames("c", 0, 20), sbNames("c", 200, 240)...), 4, nil); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "the standby to address every Service", func() (bool, string) {
@@ -151,15 +152,27 @@ func splitBrainFrozenLeader(t testing.TB, bin ctlBinary, run, gomaxprocs int) sb
 		return ok, msg + logs()
 	})
 
-	// Resume the old leader with its stale cache while more changes arrive.
+	// Resume the old leader into a burst of creates and deletes: until it
+	// learns it lost the Lease (up to its renew deadline), two leaders
+	// grant, one of them from a stale cache and queue.
 	before := frozen.incarnation()
+	created.Store(0)
+	resume := make(chan struct{})
+	go func() {
+		errc <- sbCreate(ctx, cs, n, sbNames("c", 250, 350), 4, func() {
+			if created.Add(1) == 10 {
+				close(resume)
+			}
+		})
+	}()
+	<-resume
 	if err := frozen.signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	if err := sbDelete(ctx, cs, n, sbNames("c", 40, 50), 4); err != nil {
+	if err := sbDelete(ctx, cs, n, sbNames("c", 40, 60), 4); err != nil {
 		t.Fatal(err)
 	}
-	if err := sbCreate(ctx, cs, n, sbNames("c", 240, 250), 4, nil); err != nil {
+	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "the old leader to learn it lost the Lease and restart", func() (bool, string) {
