@@ -129,6 +129,9 @@ func benchConvergence(b *testing.B, l *lab.Lab, ctx context.Context) []string {
 	rows = append(rows, row("Endpoint readiness flip → next-hop change", flipped))
 
 	// 1,000 Services at once, IPv6 (the pool and an IPv6 session).
+	if err := l.SetRouterIPv6(true); err != nil {
+		b.Fatal(err)
+	}
 	for _, o := range []client.Object{
 		&seamarkv1alpha1.IPPool{
 			ObjectMeta: metav1.ObjectMeta{Name: "bench-v6"},

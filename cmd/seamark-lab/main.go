@@ -1,13 +1,15 @@
-// Command seamark-lab runs seamark's lab on this machine (LAB.md): a real
+// Command seamark-lab runs seamark's lab on this machine (e2e/README.md): a real
 // control plane, seamark, FRR and clients in network namespaces.
 //
 //	seamark-lab up [--nodes=3]   start the lab, create demo Services, print where they are routed
 //	seamark-lab status           print the table again for every LoadBalancer Service
 //	seamark-lab down             stop and remove everything the lab created
 //
-// Two hidden subcommands run inside the lab's namespaces: `serve` (the
-// data-path stand-in for kube-proxy on a node) and `fetch` (an HTTP client
-// that counts which node answered).
+// Hidden subcommands run inside the lab's namespaces: `pod` (a backend
+// pod's HTTP server, answering with its pod, node and the client address it
+// saw), `fetch` (an HTTP client that counts the pods' replies) and
+// `announce` (a hand-made BGP speaker the e2e suite uses to announce a
+// prefix from a node seamark would not announce it from).
 package main
 
 import (
@@ -24,9 +26,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/seamark-io/seamark/e2e/lab"
@@ -56,8 +55,10 @@ func main() {
 		err = down(args)
 	case "status":
 		err = status(ctx, args)
-	case "serve":
-		err = serve(ctx, args)
+	case "pod":
+		err = pod(ctx, args)
+	case "announce":
+		err = announce(ctx, args)
 	case "fetch":
 		err = fetch(ctx, args)
 	case "-h", "--help", "help":
@@ -132,8 +133,8 @@ func up(ctx context.Context, args []string) error {
 	}
 	fmt.Println()
 	lab.PrintTable(os.Stdout, rows, *requests)
-	fmt.Printf("\nThe lab is up. kubeconfig: %s\n  KUBECONFIG=%s kubectl get svc -A   (if you have kubectl)\n  vtysh --vty_socket %s/frr/%s -c 'show bgp summary'\n  ip -n %s route\n  %s status | %s down\n",
-		l.Kubeconfig, l.Kubeconfig, l.StateDir, lab.NetnsRouter, lab.NetnsRouter, os.Args[0], os.Args[0])
+	fmt.Printf("\nThe lab is up. kubeconfig: %s\n  KUBECONFIG=%s kubectl get svc -A   (if you have kubectl)\n  vtysh --vty_socket %s/frr/%s -c 'show bgp summary'\n  ip -n %s route\n  ip netns exec %s nft list ruleset   (kube-proxy's rules on %s)\n  %s status | %s down\n",
+		l.Kubeconfig, l.Kubeconfig, l.StateDir, lab.NetnsRouter, lab.NetnsRouter, l.NodeList[0].Netns, l.NodeList[0].Name, os.Args[0], os.Args[0])
 	return nil
 }
 
@@ -208,27 +209,30 @@ func status(ctx context.Context, args []string) error {
 	return nil
 }
 
-// serve runs the data-path stand-in in a node's namespace.
-func serve(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ExitOnError)
-	kubeconfig := fs.String("kubeconfig", "", "Kubeconfig of the lab apiserver.")
-	node := fs.String("node-name", "", "Node this agent stands in for.")
+// pod runs a lab pod's HTTP server (in the pod's namespace).
+func pod(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("pod", flag.ExitOnError)
+	name := fs.String("name", "", "The pod's namespace/name.")
+	node := fs.String("node-name", "", "The pod's node.")
+	port := fs.Int("port", lab.PodPort, "Port to serve HTTP on.")
+	ready := fs.String("ready-file", "", "File created once the server listens.")
 	_ = fs.Parse(args)
-	if *node == "" {
-		return errors.New("--node-name is required")
+	if *name == "" || *node == "" {
+		return errors.New("--name and --node-name are required")
 	}
-	rc, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
-	if err != nil {
-		return err
-	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return err
-	}
+	return lab.ServePod(ctx, *name, *node, *port, *ready)
+}
+
+// announce runs a BGP session from --source to --router and announces
+// --prefix on it until SIGTERM (in a node's namespace).
+func announce(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("announce", flag.ExitOnError)
+	router := fs.String("router", lab.RouterFabricAddr.String(), "Router address.")
+	source := fs.String("source", "", "Local address of the session (the path's next hop).")
+	prefix := fs.String("prefix", "", "Prefix to announce.")
+	_ = fs.Parse(args)
 	log := zap.New()
-	ctrl.SetLogger(log)
-	a := &lab.Agent{Client: cs, NodeName: *node, Log: log.WithName("agent").WithValues("node", *node)}
-	return a.Run(ctx)
+	return lab.Announce(ctx, log, *router, *source, *prefix)
 }
 
 // fetch sends requests and prints a lab.FetchResult as JSON.

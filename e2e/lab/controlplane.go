@@ -23,7 +23,7 @@ import (
 )
 
 // ServiceClusterIPRange is the lab apiserver's Service range: dual-stack,
-// from the benchmarking and documentation ranges (DESIGN.md §7).
+// from the benchmarking and documentation ranges (e2e/README.md, "Addresses").
 const ServiceClusterIPRange = "198.19.0.0/16,2001:db8:19::/112"
 
 // kcmControllers are the only controllers kube-controller-manager runs:
@@ -35,6 +35,10 @@ const kcmControllers = "endpointslice,endpointslicemirroring,garbagecollector,na
 // pki holds the files of the lab's throwaway certificate authority.
 type pki struct {
 	CA, ServingCert, ServingKey, AdminCert, AdminKey, SAKey, SAPub string
+	// KubeProxyCert and KubeProxyKey are the client certificate of the
+	// built-in user system:kube-proxy (bound to ClusterRole
+	// system:node-proxier by the apiserver's default RBAC).
+	KubeProxyCert, KubeProxyKey string
 }
 
 func (l *Lab) pki() pki {
@@ -42,11 +46,13 @@ func (l *Lab) pki() pki {
 	return pki{
 		CA: p("ca.crt"), ServingCert: p("apiserver.crt"), ServingKey: p("apiserver.key"),
 		AdminCert: p("admin.crt"), AdminKey: p("admin.key"), SAKey: p("sa.key"), SAPub: p("sa.pub"),
+		KubeProxyCert: p("kube-proxy.crt"), KubeProxyKey: p("kube-proxy.key"),
 	}
 }
 
-// writePKI creates a CA, the apiserver's serving certificate, an admin
-// client certificate (group system:masters) and the service-account key.
+// writePKI creates a CA, the apiserver's serving certificate, client
+// certificates for an admin (group system:masters) and for kube-proxy, and
+// the service-account key.
 func writePKI(p pki) error {
 	if err := os.MkdirAll(filepath.Dir(p.CA), 0o700); err != nil {
 		return err
@@ -103,6 +109,12 @@ func writePKI(p pki) error {
 	}); err != nil {
 		return err
 	}
+	if err := leaf(p.KubeProxyCert, p.KubeProxyKey, &x509.Certificate{
+		SerialNumber: big.NewInt(4), Subject: pkix.Name{CommonName: "system:kube-proxy"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return err
+	}
 	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return err
@@ -121,13 +133,13 @@ func writePEM(file, typ string, der []byte) error {
 	return os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
 
-// writeKubeconfig writes the admin kubeconfig that every lab process uses:
-// the apiserver over the management bridge.
-func writeKubeconfig(file string, p pki) error {
+// writeKubeconfig writes a kubeconfig for the user with the client
+// certificate cert and key: the apiserver over the management bridge.
+func writeKubeconfig(file, user, cert, key string, p pki) error {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["lab"] = &clientcmdapi.Cluster{Server: fmt.Sprintf("https://%s:6443", APIServerAddr), CertificateAuthority: p.CA}
-	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificate: p.AdminCert, ClientKey: p.AdminKey}
-	cfg.Contexts["lab"] = &clientcmdapi.Context{Cluster: "lab", AuthInfo: "admin"}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificate: cert, ClientKey: key}
+	cfg.Contexts["lab"] = &clientcmdapi.Context{Cluster: "lab", AuthInfo: user}
 	cfg.CurrentContext = "lab"
 	return clientcmd.WriteToFile(*cfg, file)
 }
@@ -139,11 +151,15 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	if err := writePKI(p); err != nil {
 		return fmt.Errorf("creating the lab's certificates: %w", err)
 	}
-	if err := writeKubeconfig(l.Kubeconfig, p); err != nil {
+	// The admin kubeconfig is what seamark and the lab use.
+	if err := writeKubeconfig(l.Kubeconfig, "admin", p.AdminCert, p.AdminKey, p); err != nil {
 		return fmt.Errorf("writing the kubeconfig: %w", err)
 	}
+	if err := writeKubeconfig(l.kubeProxyKubeconfig(), "system:kube-proxy", p.KubeProxyCert, p.KubeProxyKey, p); err != nil {
+		return fmt.Errorf("writing kube-proxy's kubeconfig: %w", err)
+	}
 	bin := func(n string) string { return filepath.Join(l.K8sBin, n) }
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-proxy"} {
 		if _, err := os.Stat(bin(b)); err != nil {
 			return fmt.Errorf("finding %s: %w (run `make testbin`)", bin(b), err)
 		}

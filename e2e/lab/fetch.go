@@ -7,223 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os/exec"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 )
 
-// Agent is the lab's stand-in for kube-proxy on one node (it runs inside
-// the node's namespace): an HTTP server that answers every request on every
-// Service port with the node's name, and the Service addresses the node
-// accepts, kept on its loopback exactly when kube-proxy would accept them —
-// ClusterIPs and external addresses always with the Cluster policy, only
-// with a node-local ready endpoint with the Local policy. A node that does
-// not accept an address drops its packets (it does not forward), so a
-// router that sends traffic to the wrong node is seen as failed requests.
-type Agent struct {
-	Client   kubernetes.Interface
-	NodeName string
-	Log      logr.Logger
-
-	listening map[int32]bool
-}
-
-// Run serves until ctx ends.
-func (a *Agent) Run(ctx context.Context) error {
-	a.listening = map[int32]bool{}
-	f := informers.NewSharedInformerFactory(a.Client, 0)
-	svcs := f.Core().V1().Services()
-	slices := f.Discovery().V1().EndpointSlices()
-	kick := make(chan struct{}, 1)
-	h := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { poke(kick) },
-		UpdateFunc: func(any, any) { poke(kick) },
-		DeleteFunc: func(any) { poke(kick) },
-	}
-	if _, err := svcs.Informer().AddEventHandler(h); err != nil {
-		return err
-	}
-	if _, err := slices.Informer().AddEventHandler(h); err != nil {
-		return err
-	}
-	f.Start(ctx.Done())
-	f.WaitForCacheSync(ctx.Done())
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for {
-		svcList, _ := svcs.Lister().List(labels.Everything())
-		sliceList, _ := slices.Lister().List(labels.Everything())
-		if err := a.sync(svcList, sliceList); err != nil {
-			a.Log.Error(err, "Failed to sync the accepted addresses")
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-kick:
-		case <-tick.C:
-		}
-	}
-}
-
-func poke(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
-// Accepted computes the addresses and TCP ports node accepts, as
-// kube-proxy would.
-func Accepted(node string, svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) (map[netip.Addr]bool, []int32) {
-	local := map[string]bool{} // namespace/name → has a usable local endpoint
-	ready, serving := map[string]bool{}, map[string]bool{}
-	for _, s := range eps {
-		key := s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]
-		for _, e := range s.Endpoints {
-			if e.NodeName == nil || *e.NodeName != node {
-				continue
-			}
-			if e.Conditions.Ready == nil || *e.Conditions.Ready {
-				ready[key] = true
-			} else if e.Conditions.Serving != nil && *e.Conditions.Serving && e.Conditions.Terminating != nil && *e.Conditions.Terminating {
-				serving[key] = true
-			}
-		}
-	}
-	for k := range serving {
-		local[k] = true
-	}
-	for k := range ready {
-		local[k] = true
-	}
-	addrs := map[netip.Addr]bool{}
-	var ports []int32
-	for _, s := range svcs {
-		key := s.Namespace + "/" + s.Name
-		for _, p := range s.Spec.Ports {
-			if p.Protocol == corev1.ProtocolTCP || p.Protocol == "" {
-				ports = append(ports, p.Port)
-			}
-		}
-		internalOK := s.Spec.InternalTrafficPolicy == nil || *s.Spec.InternalTrafficPolicy != corev1.ServiceInternalTrafficPolicyLocal || local[key]
-		externalOK := s.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal || local[key]
-		add := func(ip string) {
-			if a, err := netip.ParseAddr(ip); err == nil {
-				addrs[a] = true
-			}
-		}
-		if internalOK {
-			for _, ip := range s.Spec.ClusterIPs {
-				add(ip)
-			}
-		}
-		if externalOK {
-			for _, ip := range s.Spec.ExternalIPs {
-				add(ip)
-			}
-			if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
-				for _, in := range s.Status.LoadBalancer.Ingress {
-					add(in.IP)
-				}
-			}
-		}
-	}
-	slices.Sort(ports)
-	return addrs, slices.Compact(ports)
-}
-
-func (a *Agent) sync(svcs []*corev1.Service, eps []*discoveryv1.EndpointSlice) error {
-	want, ports := Accepted(a.NodeName, svcs, eps)
-	for _, p := range ports {
-		if !a.listening[p] {
-			if err := a.listen(p); err != nil {
-				a.Log.Error(err, "Failed to listen", "port", p)
-				continue
-			}
-			a.listening[p] = true
-		}
-	}
-	have, err := loopbackAddrs()
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for addr := range want {
-		if !have[addr] {
-			errs = append(errs, ipCmd("addr", "add", netip.PrefixFrom(addr, addr.BitLen()).String(), "dev", "lo"))
-			a.Log.Info("Accepting address", "ip", addr)
-		}
-	}
-	for addr := range have {
-		if !want[addr] {
-			errs = append(errs, ipCmd("addr", "del", netip.PrefixFrom(addr, addr.BitLen()).String(), "dev", "lo"))
-			a.Log.Info("Stopped accepting address", "ip", addr)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// loopbackAddrs lists lo's addresses other than the loopback ones.
-func loopbackAddrs() (map[netip.Addr]bool, error) {
-	out, err := exec.Command("ip", "-j", "addr", "show", "dev", "lo").Output()
-	if err != nil {
-		return nil, fmt.Errorf("listing lo's addresses: %w", err)
-	}
-	var links []struct {
-		AddrInfo []struct {
-			Local string `json:"local"`
-		} `json:"addr_info"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil {
-		return nil, err
-	}
-	have := map[netip.Addr]bool{}
-	for _, l := range links {
-		for _, ai := range l.AddrInfo {
-			if a, err := netip.ParseAddr(ai.Local); err == nil && !a.IsLoopback() {
-				have[a] = true
-			}
-		}
-	}
-	return have, nil
-}
-
-func (a *Agent) listen(port int32) error {
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Connection", "close")
-			_, _ = io.WriteString(w, a.NodeName+"\n")
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	go func() { _ = srv.Serve(ln) }()
-	a.Log.Info("Listening", "port", port)
-	return nil
-}
-
-// FetchResult counts which node answered requests.
+// FetchResult counts the pods' replies to requests.
 type FetchResult struct {
 	// Requests is the number of requests sent.
 	Requests int `json:"requests"`
-	// Answers counts the requests each node answered.
-	Answers map[string]int `json:"answers"`
+	// Replies counts the replies by Reply.String().
+	Replies map[string]int `json:"replies"`
 	// Errors counts failed requests; LastError is one of them.
 	Errors    int    `json:"errors"`
 	LastError string `json:"lastError,omitempty"`
@@ -232,13 +29,43 @@ type FetchResult struct {
 	FailedAt []time.Time `json:"failedAt,omitempty"`
 }
 
+// Counts returns the replies with their counts.
+func (r FetchResult) Counts() map[Reply]int {
+	m := map[Reply]int{}
+	for s, c := range r.Replies {
+		if rep, err := ParseReply(s); err == nil {
+			m[rep] += c
+		}
+	}
+	return m
+}
+
+// ByNode counts the replies by the node of the pod that answered.
+func (r FetchResult) ByNode() map[string]int {
+	m := map[string]int{}
+	for rep, c := range r.Counts() {
+		m[rep.Node] += c
+	}
+	return m
+}
+
+// ByClient counts the replies by the client address the pod saw.
+func (r FetchResult) ByClient() map[string]int {
+	m := map[string]int{}
+	for rep, c := range r.Counts() {
+		m[rep.Client] += c
+	}
+	return m
+}
+
 // Fetch sends n requests to url, each on a new connection (so that the
-// router's ECMP hash sees a new flow every time), and counts the answers.
+// router's ECMP hash sees a new flow every time), and counts the replies;
+// an answer that is not a lab pod's reply counts as an error.
 // With n <= 0 it sends requests until ctx ends, every interval; a request
 // cut short by the end of ctx is not counted.
 func Fetch(ctx context.Context, url string, n int, timeout, interval time.Duration) FetchResult {
 	c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
-	r := FetchResult{Answers: map[string]int{}}
+	r := FetchResult{Replies: map[string]int{}}
 	fail := func(err error) {
 		r.Errors++
 		r.LastError = err.Error()
@@ -275,15 +102,25 @@ func Fetch(ctx context.Context, url string, n int, timeout, interval time.Durati
 			fail(err)
 			continue
 		}
-		r.Answers[strings.TrimSpace(string(b))]++
+		rep, err := ParseReply(string(b))
+		if err != nil {
+			fail(fmt.Errorf("%s: %w", resp.Status, err))
+			continue
+		}
+		r.Replies[rep.String()]++
 	}
 	return r
 }
 
 // FetchFromClient runs n requests to url from the sm-client namespace
-// (`seamark-lab fetch` there) and returns who answered.
+// (`seamark-lab fetch` there, 2 s timeout each) and returns who answered.
 func (l *Lab) FetchFromClient(url string, n int) (FetchResult, error) {
-	out, err := NetnsExec(NetnsClient, l.Bin+"/seamark-lab", "fetch", fmt.Sprintf("--count=%d", n), "--timeout=2s", url)
+	return l.FetchFromClientWithin(url, n, 2*time.Second)
+}
+
+// FetchFromClientWithin is FetchFromClient with a timeout per request.
+func (l *Lab) FetchFromClientWithin(url string, n int, timeout time.Duration) (FetchResult, error) {
+	out, err := NetnsExec(NetnsClient, l.Bin+"/seamark-lab", "fetch", fmt.Sprintf("--count=%d", n), "--timeout="+timeout.String(), url)
 	if err != nil {
 		return FetchResult{}, err
 	}
@@ -336,6 +173,20 @@ func (f *Fetcher) Stop() (FetchResult, error) {
 		return r, fmt.Errorf("parsing %q: %w", f.stdout.String(), err)
 	}
 	return r, nil
+}
+
+// HTTPStatusFromClient sends one GET to url from sm-client (curl) and
+// returns the response's status code.
+func HTTPStatusFromClient(url string) (int, error) {
+	out, err := NetnsExec(NetnsClient, "curl", "-s", "-o", "/dev/null", "--max-time", "2", "-w", "%{http_code}", url)
+	if err != nil {
+		return 0, err
+	}
+	var code int
+	if _, err := fmt.Sscan(string(out), &code); err != nil || code == 0 {
+		return 0, fmt.Errorf("GET %s from %s: no status (%q)", url, NetnsClient, out)
+	}
+	return code, nil
 }
 
 // URL is the http URL of addr on port 80.

@@ -14,7 +14,7 @@ import (
 )
 
 // Router ASNs of the lab: the router is AS 64512, the nodes AS 64513
-// (eBGP, LAB.md).
+// (eBGP, e2e/README.md).
 const (
 	RouterASN = 64512
 	NodeASN   = 64513
@@ -31,6 +31,10 @@ type RouterConfig struct {
 	// GracefulRestart turns on graceful restart on the router (it is
 	// always a helper; this also makes it a restarting speaker).
 	GracefulRestart bool
+	// IPv6 adds the nodes' IPv6 addresses as neighbors (peer group
+	// nodes6); SetRouterIPv6 does so at run time. Off by default: without
+	// an IPv6 BGPPeer they would only sit in Active.
+	IPv6 bool
 }
 
 // frrDir is the router's directory: configuration, pid files, vty
@@ -106,9 +110,15 @@ func renderPerNeighbor(rc RouterConfig) (string, error) {
 		_, _ = fmt.Fprintf(&b, " neighbor %s passive\n", pg)
 	}
 	for _, n := range rc.Nodes {
-		_, _ = fmt.Fprintf(&b, " neighbor %s peer-group nodes\n neighbor %s peer-group nodes6\n", n.Addr, n.AddrV6)
+		_, _ = fmt.Fprintf(&b, " neighbor %s peer-group nodes\n", n.Addr)
+		if rc.IPv6 {
+			_, _ = fmt.Fprintf(&b, " neighbor %s peer-group nodes6\n", n.AddrV6)
+		}
 		if pw := rc.Passwords[n.Name]; pw != "" {
-			_, _ = fmt.Fprintf(&b, " neighbor %s password %s\n neighbor %s password %s\n", n.Addr, pw, n.AddrV6, pw)
+			_, _ = fmt.Fprintf(&b, " neighbor %s password %s\n", n.Addr, pw)
+			if rc.IPv6 {
+				_, _ = fmt.Fprintf(&b, " neighbor %s password %s\n", n.AddrV6, pw)
+			}
 		}
 	}
 	for _, af := range []string{"ipv4", "ipv6"} {
@@ -116,6 +126,20 @@ func renderPerNeighbor(rc RouterConfig) (string, error) {
 	}
 	b.WriteString("!\n")
 	return b.String(), nil
+}
+
+// SetRouterIPv6 adds (on) or removes the nodes' IPv6 addresses as
+// neighbors of the running router.
+func (l *Lab) SetRouterIPv6(on bool) error {
+	var lines []string
+	for _, n := range l.NodeList {
+		if on {
+			lines = append(lines, fmt.Sprintf("neighbor %s peer-group nodes6", n.AddrV6))
+		} else {
+			lines = append(lines, fmt.Sprintf("no neighbor %s", n.AddrV6))
+		}
+	}
+	return l.VtyshConfig(lines...)
 }
 
 // StopRouter stops bgpd and zebra (SIGTERM; zebra then removes its routes

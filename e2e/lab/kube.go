@@ -32,7 +32,8 @@ const (
 )
 
 // installBase installs the CRDs, seamark's and the demo namespace, and a
-// Ready Node object per lab node (there is no kubelet to write them).
+// Ready Node object with its pod CIDRs per lab node (there is no kubelet
+// to write them, and no node IPAM controller: the lab's CIDRs are fixed).
 func (l *Lab) installBase(ctx context.Context) error {
 	rc, err := l.RestConfig()
 	if err != nil {
@@ -60,7 +61,10 @@ func (l *Lab) createNode(ctx context.Context, n Node) error {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: map[string]string{
 		"kubernetes.io/hostname": n.Name, "kubernetes.io/os": "linux",
 		"topology.kubernetes.io/zone": "lab",
-	}}}
+	}}, Spec: corev1.NodeSpec{
+		PodCIDR:  n.PodCIDR.String(),
+		PodCIDRs: []string{n.PodCIDR.String(), n.PodCIDRV6.String()},
+	}}
 	if err := l.Client.Create(ctx, node); err != nil {
 		return fmt.Errorf("creating Node %s: %w", n.Name, err)
 	}
@@ -94,10 +98,6 @@ func (l *Lab) StartController() error {
 // SpeakerProcess is the name under which node n's speaker is recorded.
 func SpeakerProcess(n Node) string { return "speaker-" + n.Name }
 
-// AgentProcess is the name under which node n's data-path agent is
-// recorded.
-func AgentProcess(n Node) string { return "agent-" + n.Name }
-
 // StartSpeaker starts seamark-speaker in n's namespace with extra flags.
 func (l *Lab) StartSpeaker(n Node, extra []string) error {
 	args := append([]string{filepath.Join(l.Bin, "seamark-speaker"),
@@ -106,14 +106,6 @@ func (l *Lab) StartSpeaker(n Node, extra []string) error {
 		"--memberlist-bind-address=" + n.Mgmt.String() + ":7946",
 	}, extra...)
 	_, err := l.startProcess(SpeakerProcess(n), n.Netns, args...)
-	return err
-}
-
-// StartAgent starts the data-path stand-in (`seamark-lab serve`) in n's
-// namespace.
-func (l *Lab) StartAgent(n Node) error {
-	_, err := l.startProcess(AgentProcess(n), n.Netns, filepath.Join(l.Bin, "seamark-lab"), "serve",
-		"--kubeconfig="+l.Kubeconfig, "--node-name="+n.Name)
 	return err
 }
 
@@ -156,34 +148,43 @@ func (l *Lab) Peer(name string, addr netip.Addr) *seamarkv1alpha1.BGPPeer {
 func BackendPod(app string, n Node) string { return app + "-" + n.Name }
 
 // CreateBackends creates a backend pod of app (label app=<app>) on each of
-// nodes in namespace ns and marks it Running and Ready, as a kubelet would:
-// its IP is the node's (the data-path agent answers for it).
+// nodes in namespace ns, as a kubelet would run it: the pod's network
+// namespace, veth and HTTP server (see pods.go), then its status Running
+// and Ready with the pod's addresses.
 func (l *Lab) CreateBackends(ctx context.Context, ns, app string, nodes []Node) error {
 	for _, n := range nodes {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: BackendPod(app, n), Labels: map[string]string{"app": app}},
 			Spec: corev1.PodSpec{
 				NodeName:                      n.Name,
-				HostNetwork:                   true,
 				TerminationGracePeriodSeconds: new(int64),
 				Containers: []corev1.Container{{
-					Name: "web", Image: "seamark.io/lab-agent:none",
-					Ports: []corev1.ContainerPort{{ContainerPort: 80, Protocol: corev1.ProtocolTCP}},
+					Name: "web", Image: "seamark.io/lab-pod:none",
+					Ports: []corev1.ContainerPort{{ContainerPort: PodPort, Protocol: corev1.ProtocolTCP}},
 				}},
 			},
 		}
 		if err := l.Client.Create(ctx, pod); err != nil {
 			return fmt.Errorf("creating pod %s/%s: %w", ns, pod.Name, err)
 		}
-		if err := l.SetPodReady(ctx, ns, pod.Name, true); err != nil {
+		if _, err := l.startPod(n, ns, pod.Name); err != nil {
+			return fmt.Errorf("starting pod %s/%s: %w", ns, pod.Name, err)
+		}
+	}
+	for _, n := range nodes {
+		if err := l.waitPodServing(ns, BackendPod(app, n), 30*time.Second); err != nil {
+			return err
+		}
+		if err := l.SetPodReady(ctx, ns, BackendPod(app, n), true); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// SetPodReady writes a backend pod's status: Running, with the node's
-// addresses, Ready true or false. The EndpointSlice controller follows.
+// SetPodReady writes a backend pod's status: Running, with the addresses
+// of its network namespace, Ready true or false. The EndpointSlice
+// controller follows.
 func (l *Lab) SetPodReady(ctx context.Context, ns, name string, ready bool) error {
 	pod := &corev1.Pod{}
 	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, pod); err != nil {
@@ -198,6 +199,10 @@ func (l *Lab) SetPodReady(ctx context.Context, ns, name string, ready bool) erro
 	if node.Name == "" {
 		return fmt.Errorf("pod %s/%s is on %q, not a lab node", ns, name, pod.Spec.NodeName)
 	}
+	rec, err := l.readPod(ns, name)
+	if err != nil {
+		return err
+	}
 	st := corev1.ConditionFalse
 	if ready {
 		st = corev1.ConditionTrue
@@ -209,8 +214,8 @@ func (l *Lab) SetPodReady(ctx context.Context, ns, name string, ready bool) erro
 	pod.Status.Phase = corev1.PodRunning
 	pod.Status.HostIP = node.Addr.String()
 	pod.Status.HostIPs = []corev1.HostIP{{IP: node.Addr.String()}, {IP: node.AddrV6.String()}}
-	pod.Status.PodIP = node.Addr.String()
-	pod.Status.PodIPs = []corev1.PodIP{{IP: node.Addr.String()}, {IP: node.AddrV6.String()}}
+	pod.Status.PodIP = rec.Addr.String()
+	pod.Status.PodIPs = []corev1.PodIP{{IP: rec.Addr.String()}, {IP: rec.AddrV6.String()}}
 	pod.Status.Conditions = []corev1.PodCondition{
 		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
 		{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
@@ -235,6 +240,8 @@ type ServiceOptions struct {
 	Labels map[string]string
 	// ClusterIP makes a type ClusterIP Service instead.
 	ClusterIP bool
+	// InternalLocal sets internalTrafficPolicy Local (default Cluster).
+	InternalLocal bool
 }
 
 // CreateService creates a LoadBalancer Service for app (selector app=<app>,
@@ -245,7 +252,7 @@ func (l *Lab) CreateService(ctx context.Context, ns, name, app string, o Service
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeLoadBalancer,
 			Selector: map[string]string{"app": app},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolTCP}},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(PodPort), Protocol: corev1.ProtocolTCP}},
 		},
 	}
 	if o.ClusterIP {
@@ -256,6 +263,10 @@ func (l *Lab) CreateService(ctx context.Context, ns, name, app string, o Service
 	}
 	if o.IPv6 {
 		svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
+	}
+	if o.InternalLocal {
+		p := corev1.ServiceInternalTrafficPolicyLocal
+		svc.Spec.InternalTrafficPolicy = &p
 	}
 	if err := l.Client.Create(ctx, svc); err != nil {
 		return nil, fmt.Errorf("creating Service %s/%s: %w", ns, name, err)

@@ -1,9 +1,11 @@
-// Package lab builds seamark's lab on one machine (../shared/LAB.md): a real
+// Package lab builds seamark's lab on one machine (e2e/README.md): a real
 // control plane (etcd, kube-apiserver, kube-controller-manager from
-// bin/k8s), the seamark binaries, FRR routers and clients, each in a network
-// namespace, with stand-ins for kubelet (Node objects and pod status written
-// by the lab) and kube-proxy (Agent). `seamark-lab`, the e2e suite and the
-// benchmarks drive it.
+// bin/k8s), the real kube-proxy in every node's network namespace, the
+// seamark binaries, FRR routers and clients, each in a network namespace.
+// Only the kubelet and the container runtime are stood in for: Node objects
+// and pod status are written by the lab, and a pod is a network namespace
+// with a veth to its node and a small HTTP server. `seamark-lab`, the e2e
+// suite and the benchmarks drive it.
 //
 // Everything the lab creates is named with Prefix and recorded under its
 // state directory; Down removes it, also after an interrupted run.
@@ -43,6 +45,9 @@ type Options struct {
 	Nodes int
 	// Progress receives one line per step; nil: discarded.
 	Progress io.Writer
+	// KubeProxyMode is kube-proxy's mode, "nftables" or "iptables";
+	// default $SEAMARK_KUBE_PROXY_MODE, else nftables.
+	KubeProxyMode string
 }
 
 // Lab is a running (or attached) lab.
@@ -63,7 +68,8 @@ type Lab struct {
 }
 
 type state struct {
-	Nodes int `json:"nodes"`
+	Nodes         int    `json:"nodes"`
+	KubeProxyMode string `json:"kubeProxyMode"`
 }
 
 func newLab(o Options) (*Lab, error) {
@@ -80,11 +86,21 @@ func newLab(o Options) (*Lab, error) {
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
-	if o.Nodes < 1 || o.Nodes > 200 {
-		return nil, fmt.Errorf("%d nodes: the lab runs 1 to 200", o.Nodes)
+	if o.Nodes < 1 || o.Nodes > MaxNodes {
+		return nil, fmt.Errorf("%d nodes: the lab runs 1 to %d (one pod /24 each in %s)", o.Nodes, MaxNodes, ClusterCIDRs[0])
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.KubeProxyMode == "" {
+		o.KubeProxyMode = os.Getenv("SEAMARK_KUBE_PROXY_MODE")
+	}
+	switch o.KubeProxyMode {
+	case "":
+		o.KubeProxyMode = "nftables"
+	case "nftables", "iptables":
+	default:
+		return nil, fmt.Errorf("kube-proxy mode %q: the lab runs nftables or iptables", o.KubeProxyMode)
 	}
 	k8sBin := os.Getenv("SEAMARK_TESTBIN")
 	if k8sBin == "" {
@@ -130,7 +146,11 @@ func CheckPrerequisites(o Options) error {
 	if _, err := exec.LookPath("vtysh"); err != nil {
 		missing = append(missing, "FRR (apt-get install frr)")
 	}
-	for _, b := range []string{filepath.Join(l.K8sBin, "kube-apiserver"), filepath.Join(l.K8sBin, "etcd"), filepath.Join(l.K8sBin, "kube-controller-manager")} {
+	tool := map[string]string{"nftables": "nft", "iptables": "iptables"}[l.KubeProxyMode]
+	if _, err := exec.LookPath(tool); err != nil {
+		missing = append(missing, fmt.Sprintf("%s for kube-proxy's %s mode (apt-get install %s)", tool, l.KubeProxyMode, l.KubeProxyMode))
+	}
+	for _, b := range []string{filepath.Join(l.K8sBin, "kube-apiserver"), filepath.Join(l.K8sBin, "etcd"), filepath.Join(l.K8sBin, "kube-controller-manager"), filepath.Join(l.K8sBin, "kube-proxy")} {
 		if _, err := os.Stat(b); err != nil {
 			missing = append(missing, b+" (make testbin)")
 		}
@@ -147,9 +167,10 @@ func CheckPrerequisites(o Options) error {
 }
 
 // Up tears down any previous lab and starts a new one: topology, control
-// plane, CRDs, Nodes, the router, seamark-controller, and per node the
-// speaker and the data-path agent. It does not create seamark objects or
-// Services (ApplyDefaults, CreateBackends and CreateService do).
+// plane, CRDs, Nodes, kube-proxy on every node, the router,
+// seamark-controller and a speaker per node. It does not create seamark
+// objects, pods or Services (ApplyDefaults, CreateBackends and
+// CreateService do).
 func Up(ctx context.Context, o Options) (l *Lab, err error) {
 	if err := CheckPrerequisites(o); err != nil {
 		return nil, err
@@ -169,7 +190,7 @@ func Up(ctx context.Context, o Options) (l *Lab, err error) {
 	if err := os.MkdirAll(l.StateDir, 0o755); err != nil {
 		return nil, err
 	}
-	b, _ := json.Marshal(state{Nodes: o.Nodes})
+	b, _ := json.Marshal(state{Nodes: len(l.NodeList), KubeProxyMode: l.KubeProxyMode})
 	if err := os.WriteFile(l.path("state.json"), b, 0o644); err != nil {
 		return nil, err
 	}
@@ -188,19 +209,20 @@ func Up(ctx context.Context, o Options) (l *Lab, err error) {
 	if err := l.installBase(ctx); err != nil {
 		return l, err
 	}
+	l.step("Starting kube-proxy (%s mode) in the %d node namespaces", l.KubeProxyMode, len(l.NodeList))
+	if err := l.startKubeProxies(ctx); err != nil {
+		return l, err
+	}
 	l.step("Starting FRR (zebra, bgpd) in %s", NetnsRouter)
 	if err := l.StartRouter(RouterConfig{Nodes: l.NodeList}); err != nil {
 		return l, err
 	}
-	l.step("Starting seamark-controller and %d speakers and data-path agents", len(l.NodeList))
+	l.step("Starting seamark-controller and %d speakers", len(l.NodeList))
 	if err := l.StartController(); err != nil {
 		return l, err
 	}
 	for _, n := range l.NodeList {
 		if err := l.StartSpeaker(n, nil); err != nil {
-			return l, err
-		}
-		if err := l.StartAgent(n); err != nil {
 			return l, err
 		}
 	}
@@ -221,7 +243,7 @@ func Attach(o Options) (*Lab, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", l.path("state.json"), err)
 	}
-	o.Nodes = st.Nodes
+	o.Nodes, o.KubeProxyMode = st.Nodes, st.KubeProxyMode
 	if l, err = newLab(o); err != nil {
 		return nil, err
 	}
@@ -281,20 +303,35 @@ func Leftovers(o Options) []string {
 }
 
 // FindRoot finds the repository root (the directory of seamark's go.mod)
-// above the working directory.
+// above the working directory or, failing that, above the running binary
+// (bin/seamark-lab run from anywhere).
 func FindRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
 	}
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			starts = append(starts, filepath.Dir(exe))
+		}
+	}
+	for _, dir := range starts {
+		if root, ok := rootAbove(dir); ok {
+			return root, nil
+		}
+	}
+	return "", errors.New("finding the seamark repository root: no go.mod of github.com/seamark-io/seamark above the working directory or the binary; pass --state-dir")
+}
+
+func rootAbove(dir string) (string, bool) {
 	for {
 		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 		if err == nil && strings.HasPrefix(string(b), "module github.com/seamark-io/seamark\n") {
-			return dir, nil
+			return dir, true
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("finding the seamark repository root: no go.mod of github.com/seamark-io/seamark above the working directory")
+			return "", false
 		}
 		dir = parent
 	}

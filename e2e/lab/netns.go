@@ -13,7 +13,7 @@ import (
 // the lab creates; teardown removes everything that carries it.
 const Prefix = "sm-"
 
-// Namespaces of the topology (LAB.md). The two bridges live in namespaces of
+// Namespaces of the topology (e2e/README.md). The two bridges live in namespaces of
 // their own rather than in the root namespace, where br_netfilter would hand
 // bridged frames to the host's firewall.
 const (
@@ -26,7 +26,7 @@ const (
 )
 
 // Addresses of the topology: fabric, management and client networks in
-// 198.18.0.0/15 and 2001:db8::/32 (DESIGN.md §7).
+// 198.18.0.0/15 and 2001:db8::/32 (e2e/README.md, "Addresses").
 var (
 	RootMgmtAddr     = netip.MustParseAddr("198.18.0.1")
 	APIServerAddr    = netip.MustParseAddr("198.18.0.2")
@@ -38,8 +38,16 @@ var (
 	ClientV6         = netip.MustParseAddr("2001:db8:18:2::2")
 )
 
-// Node is one lab node: a network namespace with a speaker, the data-path
-// stand-in and a Node object.
+// ClusterCIDRs are the pod networks of the lab, one per family (kube-proxy's
+// clusterCIDR): node i's pods get 198.18.(64+i).0/24 and
+// 2001:db8:64:i::/64.
+var ClusterCIDRs = []netip.Prefix{netip.MustParsePrefix("198.18.64.0/18"), netip.MustParsePrefix("2001:db8:64::/48")}
+
+// MaxNodes is the number of nodes whose pod /24 fits in ClusterCIDRs[0].
+const MaxNodes = 63
+
+// Node is one lab node: a network namespace with a speaker, kube-proxy, the
+// veths of its pods and a Node object.
 type Node struct {
 	// Name is the Node object's name (sm1, sm2, ...).
 	Name string
@@ -49,16 +57,20 @@ type Node struct {
 	Addr, AddrV6 netip.Addr
 	// Mgmt is its address on the management bridge.
 	Mgmt netip.Addr
+	// PodCIDR and PodCIDRV6 are its spec.podCIDRs.
+	PodCIDR, PodCIDRV6 netip.Prefix
 }
 
-// NodeAt describes node i (1-based).
+// NodeAt describes node i (1-based, at most MaxNodes).
 func NodeAt(i int) Node {
 	return Node{
-		Name:   fmt.Sprintf("sm%d", i),
-		Netns:  fmt.Sprintf("sm-node%d", i),
-		Addr:   netip.AddrFrom4([4]byte{198, 18, 1, byte(10 + i)}),
-		AddrV6: netip.MustParseAddr(fmt.Sprintf("2001:db8:18:1::%x", 0x10+i)),
-		Mgmt:   netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + i)}),
+		Name:      fmt.Sprintf("sm%d", i),
+		Netns:     fmt.Sprintf("sm-node%d", i),
+		Addr:      netip.AddrFrom4([4]byte{198, 18, 1, byte(10 + i)}),
+		AddrV6:    netip.MustParseAddr(fmt.Sprintf("2001:db8:18:1::%x", 0x10+i)),
+		Mgmt:      netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + i)}),
+		PodCIDR:   netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(64 + i), 0}), 24),
+		PodCIDRV6: netip.MustParsePrefix(fmt.Sprintf("2001:db8:64:%x::/64", i)),
 	}
 }
 
@@ -103,7 +115,7 @@ func NetnsExec(ns string, argv ...string) ([]byte, error) {
 }
 
 // createTopology builds the namespaces, bridges, links and addresses of
-// LAB.md for nodes.
+// e2e/README.md for nodes.
 func createTopology(nodes []Node) error {
 	// Commands are grouped by namespace: consecutive commands for one
 	// namespace run in one `ip -n NS -batch -`.
@@ -170,6 +182,15 @@ func createTopology(nodes []Node) error {
 		// Replies to the client go back through the router.
 		add(n.Netns, "route add default via %s", RouterFabricAddr)
 		add(n.Netns, "route add default via %s", RouterFabricV6)
+		// Other nodes' pods are reached over the fabric (what a CNI's
+		// host routes do), from the node's fabric address: that is the
+		// address a masqueraded request shows the pod.
+		for _, o := range nodes {
+			if o.Name != n.Name {
+				add(n.Netns, "route add %s via %s src %s", o.PodCIDR, o.Addr, n.Addr)
+				add(n.Netns, "route add %s via %s src %s", o.PodCIDRV6, o.AddrV6, n.AddrV6)
+			}
+		}
 	}
 	for i := 0; i < len(steps); {
 		j := i
@@ -185,11 +206,23 @@ func createTopology(nodes []Node) error {
 	// The router forwards, and hashes flows on ports too (policy 1): with the
 	// default L3 hash every request from the one client would take the same
 	// next hop and ECMP would be invisible.
-	for _, kv := range []string{
+	if _, err := NetnsExec(NetnsRouter, "sysctl", "-qw",
 		"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
 		"net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1",
-	} {
-		if _, err := NetnsExec(NetnsRouter, "sysctl", "-qw", kv); err != nil {
+	); err != nil {
+		return err
+	}
+	// The nodes forward to their pods and to other nodes' pods. Reverse
+	// path filtering is loose: a reply may come back on another link than
+	// the one its request's route names (ECMP), and strict mode drops it.
+	// Pod veths are created after this and take the defaults: no duplicate
+	// address detection, which would hold their addresses tentative.
+	for _, n := range nodes {
+		if _, err := NetnsExec(n.Netns, "sysctl", "-qw",
+			"net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+			"net.ipv4.conf.all.rp_filter=2", "net.ipv4.conf.default.rp_filter=2",
+			"net.ipv6.conf.default.accept_dad=0",
+		); err != nil {
 			return err
 		}
 	}

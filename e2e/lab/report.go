@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 
 	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 )
@@ -25,10 +25,13 @@ type Row struct {
 	Announcing []string
 	// NextHops are the nodes the router's kernel routes the address to.
 	NextHops []string
-	// Answered counts which nodes answered the requests; Errors the failed
-	// ones.
+	// Answered counts the replies by the node of the pod that answered;
+	// Errors the failed requests.
 	Answered map[string]int
 	Errors   int
+	// Seen counts the replies by the client address the pod saw, named
+	// ("client", a node's name) where the lab knows it.
+	Seen map[string]int
 }
 
 // Prefix is the host prefix of the row's address.
@@ -59,9 +62,25 @@ func (l *Lab) Observe(svc string, addr netip.Addr, requests int) (Row, error) {
 		if err != nil {
 			return r, err
 		}
-		r.Answered, r.Errors = res.Answers, res.Errors
+		r.Answered, r.Errors = res.ByNode(), res.Errors
+		r.Seen = map[string]int{}
+		for c, k := range res.ByClient() {
+			r.Seen[l.addrName(c)] += k
+		}
 	}
 	return r, nil
+}
+
+// addrName names a source address a pod saw: the client's, or a node's
+// (masqueraded by kube-proxy).
+func (l *Lab) addrName(a string) string {
+	if a == ClientAddr.String() || a == ClientV6.String() {
+		return "client " + a
+	}
+	if n, ok := l.NodeByAddr(a); ok {
+		return n.Name
+	}
+	return a
 }
 
 func (l *Lab) nodeName(addr string) string {
@@ -74,19 +93,29 @@ func (l *Lab) nodeName(addr string) string {
 // PrintTable prints rows as the lab's table.
 func PrintTable(w io.Writer, rows []Row, requests int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintf(tw, "SERVICE\tADDRESS\tANNOUNCING NODES\tROUTER NEXT HOPS\tANSWERED (%d REQUESTS)\n", requests)
+	_, _ = fmt.Fprintf(tw, "SERVICE\tADDRESS\tANNOUNCING NODES\tROUTER NEXT HOPS\tANSWERED BY PODS ON (%d REQUESTS)\tSOURCE THE PODS SAW\n", requests)
 	for _, r := range rows {
-		var ans []string
-		for n, c := range r.Answered {
-			ans = append(ans, fmt.Sprintf("%s:%d", n, c))
-		}
-		sort.Strings(ans)
+		ans := counts(r.Answered)
 		if r.Errors > 0 {
 			ans = append(ans, fmt.Sprintf("failed:%d", r.Errors))
 		}
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Service, r.Addr, orNone(r.Announcing), orNone(r.NextHops), orNone(ans))
+		var seen []string
+		for s := range r.Seen {
+			seen = append(seen, s)
+		}
+		sort.Strings(seen)
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Service, r.Addr, orNone(r.Announcing), orNone(r.NextHops), orNone(ans), orNone(seen))
 	}
 	_ = tw.Flush()
+}
+
+func counts(m map[string]int) []string {
+	var s []string
+	for k, c := range m {
+		s = append(s, fmt.Sprintf("%s:%d", k, c))
+	}
+	sort.Strings(s)
+	return s
 }
 
 func orNone(s []string) string {
@@ -97,8 +126,9 @@ func orNone(s []string) string {
 }
 
 // Dump writes what a failed scenario needs to be understood: the router's
-// BGP summary and routes, the Services' status, Events, seamark's objects'
-// conditions and the tail of every seamark log.
+// BGP summary and routes, the Services' status, EndpointSlices, Events,
+// seamark's objects' conditions, each node's kube-proxy rules and routes,
+// and the tail of every seamark and kube-proxy log.
 func (l *Lab) Dump(ctx context.Context, w io.Writer) {
 	section := func(title string) { _, _ = fmt.Fprintf(w, "\n===== %s\n", title) }
 	section("FRR: show bgp summary")
@@ -149,16 +179,42 @@ func (l *Lab) Dump(ctx context.Context, w io.Writer) {
 				_, _ = fmt.Fprintf(w, "BGPAdvertisement %s %v conditions=%v\n", a.Name, a.Spec.Addresses, a.Status.Conditions)
 			}
 		}
-		var eps corev1.PodList
-		if err := l.Client.List(ctx, &eps, client.InNamespace(DemoNamespace)); err == nil {
-			for _, p := range eps.Items {
-				_, _ = fmt.Fprintf(w, "Pod %s/%s node=%s phase=%s\n", p.Namespace, p.Name, p.Spec.NodeName, p.Status.Phase)
+		section("Pods")
+		var pods corev1.PodList
+		if err := l.Client.List(ctx, &pods); err == nil {
+			for _, p := range pods.Items {
+				_, _ = fmt.Fprintf(w, "Pod %s/%s node=%s phase=%s podIPs=%v ready=%v\n", p.Namespace, p.Name, p.Spec.NodeName, p.Status.Phase, p.Status.PodIPs, podReady(&p))
 			}
+		}
+		section("EndpointSlices")
+		var slices discoveryv1.EndpointSliceList
+		if err := l.Client.List(ctx, &slices); err == nil {
+			for _, s := range slices.Items {
+				var eps []string
+				for _, e := range s.Endpoints {
+					node := ""
+					if e.NodeName != nil {
+						node = *e.NodeName
+					}
+					eps = append(eps, fmt.Sprintf("%v@%s(ready=%v serving=%v terminating=%v)", e.Addresses, node,
+						boolOr(e.Conditions.Ready), boolOr(e.Conditions.Serving), boolOr(e.Conditions.Terminating)))
+				}
+				_, _ = fmt.Fprintf(w, "%s/%s %s %v\n", s.Namespace, s.Name, s.AddressType, eps)
+			}
+		}
+	}
+	for _, n := range l.NodeList {
+		section(n.Netns + ": kube-proxy's rules (" + l.KubeProxyMode + ")")
+		_, _ = io.WriteString(w, l.RulesetOf(n))
+		section(n.Netns + ": routes")
+		for _, fam := range []string{"-4", "-6"} {
+			out, _ := NetnsExec(n.Netns, "ip", fam, "route", "show")
+			_, _ = w.Write(out)
 		}
 	}
 	logs := []string{"seamark-controller"}
 	for _, n := range l.NodeList {
-		logs = append(logs, SpeakerProcess(n), AgentProcess(n))
+		logs = append(logs, SpeakerProcess(n), KubeProxyProcess(n))
 	}
 	for _, name := range logs {
 		section("log " + name + " (last 60 lines)")
@@ -173,6 +229,22 @@ func (l *Lab) Dump(ctx context.Context, w io.Writer) {
 		}
 		_, _ = fmt.Fprintln(w, strings.Join(lines, "\n"))
 	}
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func boolOr(b *bool) string {
+	if b == nil {
+		return "nil"
+	}
+	return fmt.Sprint(*b)
 }
 
 func errOrEmpty(err error) string {
