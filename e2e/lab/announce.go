@@ -67,4 +67,3 @@ func (l *Lab) StartAnnounce(n Node, source netip.Addr, prefix netip.Prefix) (*An
 
 // Stop ends the session (the router drops the path).
 func (a *Announcer) Stop() error { return a.l.StopProcess(a.name, 10*time.Second) }
-

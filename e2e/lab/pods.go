@@ -176,7 +176,9 @@ func (l *Lab) startPod(n Node, ns, name string) (podRecord, error) {
 	return r, err
 }
 
-func (l *Lab) podReadyFile(ns, name string) string { return l.path("pods", podKey(ns, name)+".serving") }
+func (l *Lab) podReadyFile(ns, name string) string {
+	return l.path("pods", podKey(ns, name)+".serving")
+}
 
 // waitPodServing waits until pod ns/name's server listens.
 func (l *Lab) waitPodServing(ns, name string, timeout time.Duration) error {
