@@ -87,9 +87,14 @@ func patch(b []byte, at int, with ...byte) []byte {
 // nsFrame builds a Neighbor Solicitation as a client sends it.
 func nsFrame(t testing.TB, ethDst net.HardwareAddr, src, dst, target netip.Addr, hop byte, withLLA bool) []byte {
 	t.Helper()
+	return nsFrameFrom(t, clientMAC, ethDst, src, dst, target, hop, withLLA)
+}
+
+func nsFrameFrom(t testing.TB, from, ethDst net.HardwareAddr, src, dst, target netip.Addr, hop byte, withLLA bool) []byte {
+	t.Helper()
 	ns := &ndp.NeighborSolicitation{TargetAddress: target}
 	if withLLA {
-		ns.Options = []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: clientMAC}}
+		ns.Options = []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: from}}
 	}
 	icmp, err := ndp.MarshalMessageChecksum(ns, src, dst)
 	if err != nil {
@@ -102,7 +107,7 @@ func nsFrame(t testing.TB, ethDst net.HardwareAddr, src, dst, target netip.Addr,
 	s, d := src.As16(), dst.As16()
 	copy(ip[8:], s[:])
 	copy(ip[24:], d[:])
-	eth := append(append(append([]byte{}, ethDst...), clientMAC...), 0x86, 0xdd)
+	eth := append(append(append([]byte{}, ethDst...), from...), 0x86, 0xdd)
 	return append(append(eth, ip...), icmp...)
 }
 

@@ -1,0 +1,347 @@
+package layer2
+
+import (
+	"bufio"
+	"bytes"
+
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/hashicorp/memberlist"
+	"github.com/vishvananda/netns"
+)
+
+// Profile is a memberlist timing profile: how fast a dead speaker is
+// noticed, against how much gossip traffic and CPU it costs.
+type Profile string
+
+// The profiles. Failover after a crash is roughly the probe interval plus
+// the suspicion timeout (SuspicionMult × ProbeInterval for small clusters)
+// plus one announcement; docs/layer2.md has the measured figures.
+const (
+	// ProfileFast probes every 200ms (timeout 100ms), suspicion multiplier
+	// 2, gossip every 50ms.
+	ProfileFast Profile = "fast"
+	// ProfileBalanced probes every 400ms (timeout 200ms), suspicion
+	// multiplier 2, gossip every 100ms. The default.
+	ProfileBalanced Profile = "balanced"
+	// ProfileLAN is memberlist's LAN defaults (probe 1s, timeout 500ms,
+	// suspicion multiplier 4, gossip 200ms): 5–6 s to fail over.
+	ProfileLAN Profile = "lan"
+)
+
+// ParseProfile parses a profile name.
+func ParseProfile(s string) (Profile, error) {
+	switch p := Profile(s); p {
+	case ProfileFast, ProfileBalanced, ProfileLAN:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown layer 2 profile %q: want fast, balanced or lan", s)
+}
+
+// memberlistConfig returns memberlist's configuration for the profile.
+func (p Profile) memberlistConfig() *memberlist.Config {
+	c := memberlist.DefaultLANConfig()
+	switch p {
+	case ProfileFast:
+		c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult, c.GossipInterval = 200*time.Millisecond, 100*time.Millisecond, 2, 50*time.Millisecond
+	case ProfileBalanced:
+		c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult, c.GossipInterval = 400*time.Millisecond, 200*time.Millisecond, 2, 100*time.Millisecond
+	}
+	if p != ProfileLAN {
+		// A suspicion that others confirm ends at the base timeout; one
+		// that nobody confirms (two nodes) waits at most twice that, not
+		// six times.
+		c.SuspicionMaxTimeoutMult = 2
+		c.PushPullInterval = 10 * time.Second
+		c.TCPTimeout = 2 * time.Second
+	}
+	return c
+}
+
+// msgLeaving is the first byte of the direct message a speaker sends to
+// every member before it leaves: the others elect without it at once,
+// instead of waiting for memberlist's leave broadcast.
+const msgLeaving = 'L'
+
+// cluster is this node's memberlist membership.
+type cluster struct {
+	log     logr.Logger
+	ml      *memberlist.Memberlist
+	keyring *memberlist.Keyring
+	port    int
+	changed func() // membership or metadata changed
+
+	mu      sync.Mutex
+	meta    []byte
+	leaving map[string]bool
+}
+
+// clusterConfig is what newCluster needs.
+type clusterConfig struct {
+	name      string
+	bind      netip.AddrPort
+	advertise netip.Addr
+	key       []byte
+	profile   Profile
+	ns        netns.NsHandle
+	log       logr.Logger
+	changed   func()
+}
+
+func newCluster(cc clusterConfig) (*cluster, error) {
+	if err := memberlist.ValidateKey(cc.key); err != nil {
+		return nil, fmt.Errorf("memberlist key: %w", err)
+	}
+	keyring, err := memberlist.NewKeyring(nil, cc.key)
+	if err != nil {
+		return nil, fmt.Errorf("memberlist key: %w", err)
+	}
+	c := &cluster{log: cc.log, keyring: keyring, port: int(cc.bind.Port()), changed: cc.changed, leaving: map[string]bool{}}
+	conf := cc.profile.memberlistConfig()
+	conf.Name = cc.name
+	conf.Keyring = keyring
+	conf.BindAddr = cc.bind.Addr().String()
+	conf.BindPort = int(cc.bind.Port())
+	conf.AdvertiseAddr = cc.advertise.String()
+	conf.AdvertisePort = int(cc.bind.Port())
+	conf.Delegate = (*delegate)(c)
+	conf.Events = (*events)(c)
+	conf.Logger = log.New(&logWriter{log: cc.log}, "", 0)
+	var tr *memberlist.NetTransport
+	err = inNetNS(cc.ns, func() error {
+		var err error
+		tr, err = memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{conf.BindAddr}, BindPort: conf.BindPort, Logger: conf.Logger})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listening for gossip on %s: %w", cc.bind, err)
+	}
+	if cc.ns.IsOpen() {
+		conf.Transport = &nsTransport{NetTransport: tr, ns: cc.ns}
+	} else {
+		conf.Transport = tr
+	}
+	ml, err := memberlist.Create(conf)
+	if err != nil {
+		_ = tr.Shutdown()
+		return nil, fmt.Errorf("starting memberlist: %w", err)
+	}
+	c.ml = ml
+	return c, nil
+}
+
+// setKey makes key the primary key; the previous ones stay installed, so
+// that nodes still on the old key are understood during a rotation.
+func (c *cluster) setKey(key []byte) error {
+	if err := c.keyring.AddKey(key); err != nil {
+		return fmt.Errorf("memberlist key: %w", err)
+	}
+	if err := c.keyring.UseKey(key); err != nil {
+		return fmt.Errorf("memberlist key: %w", err)
+	}
+	return nil
+}
+
+// setMeta publishes this node's metadata; false when it did not change.
+func (c *cluster) setMeta(meta []byte) bool {
+	c.mu.Lock()
+	same := bytes.Equal(meta, c.meta)
+	c.meta = meta
+	c.mu.Unlock()
+	if same {
+		return false
+	}
+	// UpdateNode waits for the broadcast to be sent; the caller's loop
+	// must not.
+	go func() {
+		if err := c.ml.UpdateNode(time.Second); err != nil {
+			c.log.V(1).Info("Memberlist metadata update was slow", "error", err.Error())
+		}
+	}()
+	return true
+}
+
+// member is one other node as this node sees it.
+type member struct {
+	name string
+	addr netip.Addr
+	meta Meta
+}
+
+// members returns the live members other than self, without those that
+// said they are leaving. A member whose metadata does not parse is not
+// ready.
+func (c *cluster) members(self string) []member {
+	c.mu.Lock()
+	leaving := make(map[string]bool, len(c.leaving))
+	for n := range c.leaving {
+		leaving[n] = true
+	}
+	c.mu.Unlock()
+	var out []member
+	for _, n := range c.ml.Members() {
+		if n.Name == self || leaving[n.Name] {
+			continue
+		}
+		m, _ := decodeMeta(n.Meta)
+		a, _ := netip.AddrFromSlice(n.Addr)
+		out = append(out, member{name: n.Name, addr: a.Unmap(), meta: m})
+	}
+	return out
+}
+
+// join contacts the addresses (on the gossip port); it returns how many
+// answered, and whether a failure looked like a rejection (a listener that
+// would not talk to us: a different key) rather than an absent speaker.
+func (c *cluster) join(addrs []netip.Addr) (int, bool, error) {
+	if len(addrs) == 0 {
+		return 0, false, nil
+	}
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = net.JoinHostPort(a.String(), strconv.Itoa(c.port))
+	}
+	n, err := c.ml.Join(s)
+	if err == nil {
+		return n, false, nil
+	}
+	msg := err.Error()
+	rejected := strings.Contains(msg, "crypt") || strings.Contains(msg, "EOF") || strings.Contains(msg, "reset by peer") || strings.Contains(msg, "label")
+	return n, rejected, fmt.Errorf("joining the other speakers: %w", err)
+}
+
+// sendLeaving tells every member, directly, that this node is leaving.
+func (c *cluster) sendLeaving(self string) {
+	msg := append([]byte{msgLeaving}, self...)
+	var wg sync.WaitGroup
+	for _, n := range c.ml.Members() {
+		if n.Name == self {
+			continue
+		}
+		// Best effort (UDP) arrives first; the reliable (TCP) copy covers
+		// a lost datagram.
+		_ = c.ml.SendBestEffort(n, msg)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.ml.SendReliable(n, msg)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// leave announces the departure through memberlist and stops.
+func (c *cluster) leave(timeout time.Duration) {
+	if err := c.ml.Leave(timeout); err != nil {
+		c.log.V(1).Info("Memberlist leave was not acknowledged", "error", err.Error())
+	}
+	_ = c.ml.Shutdown()
+}
+
+// crash stops gossip without a word, as a crash would (benchmarks only).
+func (c *cluster) crash() { _ = c.ml.Shutdown() }
+
+// delegate is the memberlist.Delegate of a cluster.
+type delegate cluster
+
+func (d *delegate) NodeMeta(limit int) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.meta) > limit {
+		return nil
+	}
+	return d.meta
+}
+
+func (d *delegate) NotifyMsg(b []byte) {
+	if len(b) < 2 || b[0] != msgLeaving {
+		return
+	}
+	d.mu.Lock()
+	d.leaving[string(b[1:])] = true
+	d.mu.Unlock()
+	d.changed()
+}
+
+func (d *delegate) GetBroadcasts(int, int) [][]byte { return nil }
+func (d *delegate) LocalState(bool) []byte          { return nil }
+func (d *delegate) MergeRemoteState([]byte, bool)   {}
+
+// events is the memberlist.EventDelegate of a cluster.
+type events cluster
+
+func (e *events) NotifyJoin(n *memberlist.Node) {
+	e.mu.Lock()
+	delete(e.leaving, n.Name) // a restarted node is back
+	e.mu.Unlock()
+	e.changed()
+}
+
+func (e *events) NotifyLeave(n *memberlist.Node) {
+	e.mu.Lock()
+	delete(e.leaving, n.Name)
+	e.mu.Unlock()
+	e.changed()
+}
+
+func (e *events) NotifyUpdate(*memberlist.Node) { e.changed() }
+
+// nsTransport dials from the network namespace the listeners live in, so
+// that memberlist's TCP streams (push/pull, reliable messages) leave from
+// the same namespace as its UDP packets.
+type nsTransport struct {
+	*memberlist.NetTransport
+	ns netns.NsHandle
+}
+
+func (t *nsTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	var conn net.Conn
+	err := inNetNS(t.ns, func() error {
+		var err error
+		conn, err = t.NetTransport.DialTimeout(addr, timeout)
+		return err
+	})
+	return conn, err
+}
+
+func (t *nsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	return t.DialTimeout(a.Addr, timeout)
+}
+
+// logWriter turns memberlist's log lines into logr: [DEBUG] at V(2), the
+// rest ([INFO], [WARN], [ERR]) at V(1), because memberlist reports every
+// failed probe of a node that is simply gone.
+type logWriter struct{ log logr.Logger }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	sc := bufio.NewScanner(bytes.NewReader(p))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[DEBUG]") {
+			w.log.V(2).Info("Memberlist", "message", line)
+		} else {
+			w.log.V(1).Info("Memberlist", "message", line)
+		}
+	}
+	return len(p), nil
+}
+
+var (
+	_ memberlist.NodeAwareTransport = (*nsTransport)(nil)
+	_ io.Writer                     = (*logWriter)(nil)
+)
