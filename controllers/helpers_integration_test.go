@@ -514,6 +514,10 @@ func leaseHolder(t testing.TB) string {
 // is the leader, unless it is frozen or about to learn it lost the Lease.
 const acquiredLease = "Successfully acquired lease"
 
+// attemptingLease is what it logs when a replica starts to compete for the
+// Lease: its caches are starting, it is a standby from then on.
+const attemptingLease = "Attempting to acquire leader lease"
+
 // ctlProc is a seamark-controller process under a supervisor that starts
 // it again whenever it exits (it exits when it loses the Lease), as the
 // kubelet would restart its container.
@@ -528,10 +532,10 @@ type ctlProc struct {
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	leading  bool // this incarnation logged acquiredLease
+	standing bool // this incarnation logged attemptingLease
 	frozen   bool
 	stopping bool
 	starts   int
-	started  time.Time
 }
 
 // startCtlProc runs seamark-controller with leader election on, the
@@ -571,7 +575,7 @@ func (p *ctlProc) start() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting seamark-controller %s: %w", p.name, err)
 	}
-	p.cmd, p.leading, p.frozen, p.started = cmd, false, false, time.Now()
+	p.cmd, p.leading, p.standing, p.frozen = cmd, false, false, false
 	go p.scan(cmd, out)
 	return nil
 }
@@ -585,6 +589,9 @@ func (p *ctlProc) scan(cmd *exec.Cmd, out io.Reader) {
 		fmt.Fprintln(p.log, line)
 		if p.cmd == cmd && strings.Contains(line, acquiredLease) {
 			p.leading = true
+		}
+		if p.cmd == cmd && strings.Contains(line, attemptingLease) {
+			p.standing = true
 		}
 		p.mu.Unlock()
 	}
@@ -624,6 +631,8 @@ func (p *ctlProc) signal(sig syscall.Signal) error {
 		p.frozen = true
 	case syscall.SIGCONT:
 		p.frozen = false
+	case syscall.SIGKILL:
+		p.leading, p.standing = false, false
 	}
 	fmt.Fprintf(p.log, "=== %s signalled %v at %s\n", p.name, sig, time.Now().Format(time.RFC3339Nano))
 	return p.cmd.Process.Signal(sig)
@@ -635,6 +644,14 @@ func (p *ctlProc) isLeader() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.leading && !p.frozen
+}
+
+// isCandidate reports whether the running incarnation competes for the
+// Lease (or holds it).
+func (p *ctlProc) isCandidate() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.standing && !p.frozen
 }
 
 // incarnation is the number of times the process was started.
