@@ -82,8 +82,12 @@ test: testbin ## Run unit and integration tests (real kube-apiserver + etcd from
 .PHONY: bench
 bench: testbin build lab-deps ## Run the benchmarks and print their figures (the controller's against the real apiserver, the lab's convergence; root, FRR).
 	go test -run='^$$' -bench=. -benchmem ./allocator/ ./config/ ./speaker/...
-	go test -tags integration -run='^$$' -bench=Grant2000Services -benchtime=1x -v ./controllers/ | grep -E 'Benchmark|Services from|ok|FAIL'
+	go test -tags integration -run='^$$' -bench='Grant2000Services|Backlog2000Services|StandbyTakeover' -benchtime=1x -timeout 20m -v ./controllers/ | grep -E 'Benchmark|Services from|backlogged|takeover|ok|FAIL'
 	go test -tags e2e -run='^$$' -bench=Convergence -benchtime=1x -timeout 30m -v ./e2e/
+
+.PHONY: soak
+soak: testbin ## Repeat the controller's split-brain scenarios 20 times (SOAK_RUNS) under CPU contention; print duplicates / moved / unaddressed per run and in total.
+	go test -tags integration -run='^$$' -bench=SplitBrainSoak -benchtime=1x -timeout 180m -v ./controllers/ -args -soak-runs=$(or $(SOAK_RUNS),20) | grep -E '^soak:|Benchmark|ok|FAIL'
 
 .PHONY: stress-shutdown
 stress-shutdown: ## Repeat speaker/bgp's shutdown tests 50 times with GOMAXPROCS=1 beside a CPU-burning process (the race of issue 16).
