@@ -27,6 +27,10 @@ type FetchResult struct {
 	// FailedAt are the times of the failed requests (at most 100), to
 	// place the loss next to the events in the logs.
 	FailedAt []time.Time `json:"failedAt,omitempty"`
+	// FirstReply and LastReply are when the first and the last reply
+	// arrived: a test that requests across an event checks that replies
+	// came on both sides of it.
+	FirstReply, LastReply time.Time
 }
 
 // Counts returns the replies with their counts.
@@ -108,6 +112,10 @@ func Fetch(ctx context.Context, url string, n int, timeout, interval time.Durati
 			continue
 		}
 		r.Replies[rep.String()]++
+		r.LastReply = time.Now()
+		if r.FirstReply.IsZero() {
+			r.FirstReply = r.LastReply
+		}
 	}
 	return r
 }

@@ -122,7 +122,7 @@ func createTopology(nodes []Node) error {
 	type step struct{ ns, line string }
 	var steps []step
 	add := func(ns, format string, a ...any) { steps = append(steps, step{ns, fmt.Sprintf(format, a...)}) }
-	all := []string{NetnsMgmt, NetnsFabric, NetnsCP, NetnsRouter, NetnsClient}
+	all := []string{NetnsMgmt, NetnsFabric, NetnsCP, NetnsRouter, NetnsClient, NetnsL2Client}
 	for _, n := range nodes {
 		all = append(all, n.Netns)
 	}
@@ -148,6 +148,7 @@ func createTopology(nodes []Node) error {
 		port(NetnsMgmt, fmt.Sprintf("node%d", i+1), n.Netns, "mgmt")
 	}
 	port(NetnsFabric, "router", NetnsRouter, "fabric")
+	port(NetnsFabric, "l2client", NetnsL2Client, l2ClientDevice)
 	for i, n := range nodes {
 		port(NetnsFabric, fmt.Sprintf("node%d", i+1), n.Netns, "fabric")
 	}
@@ -171,6 +172,15 @@ func createTopology(nodes []Node) error {
 	add(NetnsClient, "addr add %s/64 dev uplink nodad", ClientV6)
 	add(NetnsClient, "route add default via %s", RouterClientAddr)
 	add(NetnsClient, "route add default via %s", RouterClientV6)
+
+	// The layer 2 client: on the nodes' segment, its default route via
+	// the router like a host's.
+	add(NetnsL2Client, "link set lo up")
+	add(NetnsL2Client, "link set %s up", l2ClientDevice)
+	add(NetnsL2Client, "addr add %s/24 dev %s", L2ClientAddr, l2ClientDevice)
+	add(NetnsL2Client, "addr add %s/64 dev %s nodad", L2ClientV6, l2ClientDevice)
+	add(NetnsL2Client, "route add default via %s", RouterFabricAddr)
+	add(NetnsL2Client, "route add default via %s", RouterFabricV6)
 
 	for _, n := range nodes {
 		add(n.Netns, "link set lo up")
