@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,24 +39,16 @@ func (r *repairReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if wait := r.grace - time.Since(ipa.CreationTimestamp.Time); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	addr, err := netip.ParseAddr(string(ipa.Spec.Address))
-	if err != nil {
-		return ctrl.Result{}, nil
-	}
-	unit := r.state.unit
-	for _, ref := range ipa.Spec.Services {
+	cached := func(namespace, name string) *corev1.Service {
 		svc := &corev1.Service{}
-		err := r.client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, svc)
-		if err == nil && string(svc.UID) == ref.UID && unit.Handles(svc) {
-			continue // the common case, decided from the cache at no cost
+		if err := r.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, svc); err != nil {
+			return nil
 		}
-		removed, err := unit.LeaveIfGone(ctx, r.store, addr, ref.Namespace, ref.Name)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if removed {
-			logf.FromContext(ctx).Info("Removed orphaned allocation", "ip", addr, "service", ownerOf(ref.Namespace, ref.Name))
-		}
+		return svc
 	}
-	return ctrl.Result{}, nil
+	removed, err := r.state.unit.Repair(ctx, r.store, ipa, cached)
+	for _, owner := range removed {
+		logf.FromContext(ctx).Info("Removed orphaned allocation", "ip", ipa.Spec.Address, "service", owner)
+	}
+	return ctrl.Result{}, err
 }

@@ -94,6 +94,9 @@ func (u *Unit) Sync(ctx context.Context, st Store, svc *corev1.Service) (Outcome
 			}
 			if err != nil {
 				u.abandonFresh(owner, d)
+				if errors.Is(err, errStale) {
+					return Outcome{Decision: d, Stale: true}, nil
+				}
 				return Outcome{}, err
 			}
 			u.ObserveAllocation(obj)
@@ -224,6 +227,32 @@ func (u *Unit) LeaveIfGone(ctx context.Context, st Store, addr netip.Addr, names
 	return true, nil
 }
 
+// Repair removes from a lock the Services that are gone, re-created
+// under the same name, or no longer seamark's and no longer showing its
+// address; cached answers the common case (the Service is in the cache
+// with the lock's UID and is seamark's) at no cost, everything else is
+// confirmed by LeaveIfGone. It returns the owners removed.
+func (u *Unit) Repair(ctx context.Context, st Store, ipa *seamarkv1alpha1.IPAllocation, cached func(namespace, name string) *corev1.Service) ([]string, error) {
+	addr, err := netip.ParseAddr(string(ipa.Spec.Address))
+	if err != nil {
+		return nil, nil
+	}
+	var removed []string
+	for _, ref := range ipa.Spec.Services {
+		if svc := cached(ref.Namespace, ref.Name); svc != nil && string(svc.UID) == ref.UID && u.Handles(svc) {
+			continue
+		}
+		ok, err := u.LeaveIfGone(ctx, st, addr, ref.Namespace, ref.Name)
+		if err != nil {
+			return removed, err
+		}
+		if ok {
+			removed = append(removed, OwnerOf(ref.Namespace, ref.Name))
+		}
+	}
+	return removed, nil
+}
+
 func (u *Unit) locksOf(owner string) []netip.Addr {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -241,7 +270,11 @@ func (e *TakenError) Error() string {
 	return fmt.Sprintf("address %s is held by %v", e.Allocation.Spec.Address, refNames(e.Allocation.Spec.Services))
 }
 
-var errStillThere = errors.New("the Service still shows the address")
+var (
+	errStillThere = errors.New("the Service still shows the address")
+	// errStale: the Service as read is not the live one any more.
+	errStale = errors.New("the Service was read from a stale cache")
+)
 
 const writeAttempts = 8
 
@@ -299,7 +332,16 @@ func ensure(ctx context.Context, st Store, t Target, key string, ref seamarkv1al
 		case i >= 0 && obj.Spec.Services[i].UID == ref.UID:
 			return obj, nil
 		case i >= 0:
-			// The Service was re-created under the same name and keeps the address.
+			// The Service was re-created under the same name and keeps the
+			// address, if ref is the live one: a reconcile from a cache that
+			// still holds the old Service must not take the lock back.
+			cur, err := st.GetService(ctx, ref.Namespace, ref.Name)
+			if apierrors.IsNotFound(err) || err == nil && string(cur.UID) != ref.UID {
+				return nil, errStale
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading Service %s: %w", OwnerOf(ref.Namespace, ref.Name), err)
+			}
 			obj.Spec.Services[i].UID = ref.UID
 		case key != "" && obj.Spec.SharingKey == key:
 			obj.Spec.Services = append(obj.Spec.Services, ref)
