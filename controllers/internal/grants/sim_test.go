@@ -431,7 +431,9 @@ func newSimRun(t testing.TB, seed uint64, controllers int) *simRun {
 	return r
 }
 
-func (r *simRun) logf(format string, args ...any) { r.log = append(r.log, fmt.Sprintf(format, args...)) }
+func (r *simRun) logf(format string, args ...any) {
+	r.log = append(r.log, fmt.Sprintf(format, args...))
+}
 
 func (r *simRun) fail(format string, args ...any) {
 	r.t.Helper()
