@@ -292,7 +292,7 @@ func TestWrongAnnouncementLosesTraffic(t *testing.T) {
 	want := []string{n1.Addr.String(), wrong.String()}
 	slices.Sort(want)
 	wantNextHops(t, l, prefix, want)
-	res, err := l.FetchFromClientWithin(lab.URL(addr), 40, time.Second)
+	res, err := l.FetchFromClientWithin(lab.URL(addr), 24, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
