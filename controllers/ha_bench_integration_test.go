@@ -203,8 +203,10 @@ func BenchmarkSplitBrainSoak(b *testing.B) {
 		total.add(sum)
 		fmt.Printf("soak: run %2d: %s  %s  %s  | duplicates %d moved %d unaddressed %d (%v)\n", i,
 			report("a", r.a), report("b", r.bb), report("c", r.c), sum.Duplicates, sum.Moved, sum.Unaddressed, r.end.Sub(r.start).Round(time.Second))
-		for _, e := range sum.Examples {
-			fmt.Printf("soak:         %s\n", e)
+		for _, c := range []sbCounts{r.a, r.bb, r.c} {
+			for _, e := range c.Examples[:min(3, len(c.Examples))] {
+				fmt.Printf("soak:         %s\n", e)
+			}
 		}
 	}
 	for b.Loop() {

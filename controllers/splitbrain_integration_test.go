@@ -260,7 +260,7 @@ func TestSplitBrainHandEdits(t *testing.T) {
 		createService(t, n, "s6")
 		eventually(t, 30*time.Second, "s6 to be addressed", func() (bool, string) { return sbAllAddressed(n) })
 		createService(t, n, "waiting") // the pool is full
-		waitEvent(t, n, "waiting", "AllocationFailed", "full")
+		waitWarning(t, n, "waiting", "sb-edits") // the refusal names the full pool
 		shown := shownAddrs(get("s2"))
 		if len(shown) != 1 {
 			t.Fatalf("s2 shows %v", shown)
