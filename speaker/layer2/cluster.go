@@ -57,10 +57,11 @@ func (p Profile) memberlistConfig() *memberlist.Config {
 		c.ProbeInterval, c.ProbeTimeout, c.SuspicionMult, c.GossipInterval = 400*time.Millisecond, 200*time.Millisecond, 2, 100*time.Millisecond
 	}
 	if p != ProfileLAN {
-		// A suspicion that others confirm ends at the base timeout; one
-		// that nobody confirms (two nodes) waits at most twice that, not
-		// six times.
-		c.SuspicionMaxTimeoutMult = 2
+		// A suspicion ends after the base timeout (SuspicionMult probe
+		// intervals), confirmed by others or not: memberlist's default
+		// lets an unconfirmed one last six times longer, which is the
+		// long tail of failover in a small cluster.
+		c.SuspicionMaxTimeoutMult = 1
 		c.PushPullInterval = 10 * time.Second
 		c.TCPTimeout = 2 * time.Second
 	}
@@ -220,8 +221,10 @@ func (c *cluster) join(addrs []netip.Addr) (int, bool, error) {
 	return n, rejected, fmt.Errorf("joining the other speakers: %w", err)
 }
 
-// sendLeaving tells every member, directly, that this node is leaving.
-func (c *cluster) sendLeaving(self string) {
+// sendLeaving tells every member, directly, that this node is leaving:
+// a datagram now, and a stream copy that covers a lost datagram. The
+// returned wait blocks until the stream copies are out (at most 200ms).
+func (c *cluster) sendLeaving(self string) (wait func()) {
 	msg := append([]byte{msgLeaving}, self...)
 	var wg sync.WaitGroup
 	for _, n := range c.ml.Members() {
@@ -239,9 +242,11 @@ func (c *cluster) sendLeaving(self string) {
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(200 * time.Millisecond):
+	return func() {
+		select {
+		case <-done:
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
@@ -275,6 +280,7 @@ func (d *delegate) NotifyMsg(b []byte) {
 	d.mu.Lock()
 	d.leaving[string(b[1:])] = true
 	d.mu.Unlock()
+	d.log.V(1).Info("Heard a speaker leave", "node", string(b[1:]))
 	d.changed()
 }
 

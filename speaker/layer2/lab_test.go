@@ -77,9 +77,15 @@ func newLab(t testing.TB, n int) *l2lab {
 	l := &l2lab{t: t, id: hex.EncodeToString(b[:])}
 	br := "l2t-" + l.id + "-br"
 	var created []string
+	var handles []netns.NsHandle
+	// One cleanup, in order: speakers first (they use the handles), then
+	// the handles, then the namespaces.
 	t.Cleanup(func() {
 		for _, n := range l.nodes {
 			n.stop()
+		}
+		for _, h := range handles {
+			_ = h.Close()
 		}
 		for _, ns := range created {
 			_ = exec.Command("ip", "netns", "del", ns).Run()
@@ -92,7 +98,7 @@ func newLab(t testing.TB, n int) *l2lab {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { h.Close() })
+		handles = append(handles, h)
 		sh(t, "ip", "-n", name, "link", "set", "lo", "up")
 		return h
 	}

@@ -314,11 +314,12 @@ func (s *Speaker) handover() {
 	}
 	start := time.Now()
 	n := len(s.owned)
-	s.cluster.sendLeaving(s.opts.NodeName)
+	wait := s.cluster.sendLeaving(s.opts.NodeName)
 	// Keep answering while the successors announce: a client asking in
 	// between still gets an answer.
 	time.Sleep(s.opts.Linger)
 	s.closeAll()
+	wait()
 	s.cluster.leave(time.Second)
 	s.cluster = nil
 	s.log.Info("Handed over layer 2 addresses", "addresses", n, "duration", time.Since(start).String())

@@ -1,0 +1,139 @@
+package layer2
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// elected is what the election says for addrs among nodes.
+func elected(addrs []netip.Addr, nodes []string) map[netip.Addr][]string {
+	out := map[netip.Addr][]string{}
+	for _, a := range addrs {
+		out[a] = []string{Elect(a, nodes)}
+	}
+	return out
+}
+
+func formatOwners(m map[netip.Addr][]string) string {
+	var b strings.Builder
+	for _, a := range slices.SortedFunc(maps.Keys(m), func(x, y netip.Addr) int { return x.Compare(y) }) {
+		fmt.Fprintf(&b, "%s=%v ", a, m[a])
+	}
+	return b.String()
+}
+
+// converged waits until every address has exactly the owner the election
+// over nodes gives.
+func (l *l2lab) converged(t testing.TB, addrs []netip.Addr, nodes []string) map[netip.Addr][]string {
+	t.Helper()
+	want := elected(addrs, nodes)
+	var got map[netip.Addr][]string
+	eventually(t, "one owner per address, the elected one among "+strings.Join(nodes, ","), func() (bool, string) {
+		got = l.owners()
+		for a, o := range got {
+			slices.Sort(o)
+			got[a] = o
+		}
+		return maps.EqualFunc(got, want, slices.Equal[[]string]), "owners " + formatOwners(got) + " want " + formatOwners(want)
+	})
+	return got
+}
+
+func (l *l2lab) node(name string) *l2node {
+	for _, n := range l.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// TestSpeakersElectOneOwner runs three speakers with memberlist on one
+// segment and checks the election from outside: one owner per address,
+// spread, a crash moves only the crashed node's addresses (and the
+// client's neighbour entry follows), a restarted node takes back only what
+// it wins, and a graceful stop hands over.
+func TestSpeakersElectOneOwner(t *testing.T) {
+	l := newLab(t, 3)
+	var addrs []netip.Addr
+	for i := range 12 {
+		addrs = append(addrs, netip.MustParseAddr(fmt.Sprintf("198.18.210.%d", 60+i)))
+	}
+	addrs = append(addrs, netip.MustParseAddr("2001:db8:210::60"))
+	for _, n := range l.nodes {
+		l.start(n, ProfileFast, addrs, testLogger(t))
+	}
+	all := l.nodeNames()
+	owners := l.converged(t, addrs, all)
+
+	t.Run("no node holds more than 8 of 12 addresses", func(t *testing.T) {
+		count := map[string]int{}
+		for _, a := range addrs[:12] {
+			count[owners[a][0]]++
+		}
+		for n, c := range count {
+			if c > 8 {
+				t.Errorf("%s owns %d of 12: %v", n, c, count)
+			}
+		}
+	})
+
+	vip := addrs[0]
+	victim := l.node(owners[vip][0])
+	if got := l.resolve(t, vip); got != victim.mac.String() {
+		t.Fatalf("client resolves %s to %s, want the owner %s (%s)", vip, got, victim.name, victim.mac)
+	}
+
+	t.Run("a crash moves only the crashed node's addresses", func(t *testing.T) {
+		victim.crash()
+		rest := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == victim.name })
+		after := l.converged(t, addrs, rest)
+		for _, a := range addrs {
+			if owners[a][0] != victim.name && after[a][0] != owners[a][0] {
+				t.Errorf("%s moved from %s to %s, though %s did not own it", a, owners[a][0], after[a][0], victim.name)
+			}
+		}
+		successor := l.node(after[vip][0])
+		eventually(t, "the client's entry to follow the address", func() (bool, string) {
+			got := l.clientNeigh(vip)
+			return got == successor.mac.String(), "entry " + got + " want " + successor.mac.String()
+		})
+	})
+
+	t.Run("a restarted node takes back what it wins, nothing else moves", func(t *testing.T) {
+		sp := l.start(victim, ProfileFast, addrs, testLogger(t))
+		l.converged(t, addrs, all)
+		// It joined before it was ready, so it never took (even for a
+		// moment) an address it does not win.
+		wins := 0
+		for _, a := range addrs {
+			if owners[a][0] == victim.name {
+				wins++
+			}
+		}
+		if got := testutil.ToFloat64(sp.metrics.changes.WithLabelValues("acquired")); got != float64(wins) {
+			t.Errorf("the restarted node took addresses %v times, want %d (the ones it wins)", got, wins)
+		}
+		eventually(t, "the client's entry to come back", func() (bool, string) {
+			got := l.clientNeigh(vip)
+			return got == victim.mac.String(), "entry " + got
+		})
+	})
+
+	t.Run("a graceful stop hands over", func(t *testing.T) {
+		victim.stop()
+		rest := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == victim.name })
+		after := l.converged(t, addrs, rest)
+		successor := l.node(after[vip][0])
+		eventually(t, "the client's entry to follow the address", func() (bool, string) {
+			got := l.clientNeigh(vip)
+			return got == successor.mac.String(), "entry " + got
+		})
+	})
+}
