@@ -1,15 +1,19 @@
 // Package controllers holds the thin reconcilers of seamark-controller:
 //
-//   - ServiceReconciler grants LoadBalancer Services their addresses, with an
-//     IPAllocation object per address as the lock the apiserver arbitrates,
-//     and writes status.loadBalancer.ingress (DESIGN.md §4);
+//   - ServiceReconciler grants LoadBalancer Services their addresses: it
+//     reads the Service from the cache and hands it to grants.Unit.Sync,
+//     which decides, writes the IPAllocation locks the apiserver
+//     arbitrates, writes status.loadBalancer.ingress under an optimistic
+//     lock and only then releases (docs/allocation.md); the reconciler
+//     emits the events and metrics;
 //   - the config reconciler rebuilds the config snapshot and the pool set of
-//     the allocator, and sets the Ready condition of BGPPeers and
+//     the unit, and sets the Ready condition of BGPPeers and
 //     advertisements from config.Problems;
-//   - PoolReconciler keeps IPPool status (conditions, counts) and the
+//   - the pool reconciler keeps IPPool status (conditions, counts) and the
 //     seamark.io/pool-protection finalizer;
-//   - RepairReconciler removes IPAllocations whose Services are gone.
+//   - the repair reconciler removes Services that are gone from
+//     IPAllocations (grants.Unit.Repair).
 //
-// Decisions are serialized through one allocator under one mutex; API writes
-// run concurrently outside it.
+// The allocation policy and the index live in controllers/internal/grants;
+// nothing here decides who gets an address.
 package controllers
