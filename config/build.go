@@ -29,6 +29,10 @@ const (
 	MaxPasswordLength = 80
 )
 
+// DefaultL2Refresh is the default interval of an L2Advertisement's
+// repeated announcements.
+const DefaultL2Refresh = 60 * time.Second
+
 // Build validates res and returns the snapshot and the problems found.
 // Objects with Invalid problems are left out; everything else is kept.
 // Build is deterministic: the order of the input slices does not matter.
@@ -462,7 +466,13 @@ outer:
 		if !ok {
 			continue
 		}
-		a := &L2Advertisement{Name: la.Name, selectors: selectors{pool: sels[0], service: sels[1], node: sels[2]}}
+		a := &L2Advertisement{Name: la.Name, WithdrawWhenNoEndpoints: la.Spec.WithdrawWhenNoEndpoints,
+			Refresh: durationOr(la.Spec.RefreshInterval, DefaultL2Refresh), selectors: selectors{pool: sels[0], service: sels[1], node: sels[2]}}
+		if a.Refresh < 0 || a.Refresh > 24*time.Hour {
+			b.report(KindL2Advertisement, la.Name, "spec.refreshInterval", seamarkv1alpha1.ReasonInvalid, Invalid,
+				"refreshInterval %s must be between 0s and 24h", a.Refresh)
+			continue
+		}
 		for j, ifc := range la.Spec.Interfaces {
 			if _, err := path.Match(string(ifc), ""); err != nil || strings.Contains(string(ifc), "/") {
 				b.report(KindL2Advertisement, la.Name, fmt.Sprintf("spec.interfaces[%d]", j), seamarkv1alpha1.ReasonInvalid, Invalid,

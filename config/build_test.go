@@ -395,6 +395,35 @@ func TestBuildL2Advertisements(t *testing.T) {
 	}
 }
 
+func TestBuildL2AdvertisementTimers(t *testing.T) {
+	adv := func(name string, refresh *metav1.Duration, withdraw bool) seamarkv1alpha1.L2Advertisement {
+		return seamarkv1alpha1.L2Advertisement{ObjectMeta: meta(name, 0, nil),
+			Spec: seamarkv1alpha1.L2AdvertisementSpec{RefreshInterval: refresh, WithdrawWhenNoEndpoints: withdraw}}
+	}
+	cfg, problems := Build(Resources{L2Advertisements: []seamarkv1alpha1.L2Advertisement{
+		adv("a-default", nil, false),
+		adv("b-off", &metav1.Duration{}, true),
+		adv("c-negative", &metav1.Duration{Duration: -time.Second}, false),
+	}})
+	want := Problems{{Kind: "L2Advertisement", Name: "c-negative", Field: "spec.refreshInterval", Reason: "Invalid", Class: Invalid,
+		Message: "refreshInterval -1s must be between 0s and 24h"}}
+	if diff := cmp.Diff(want, problems); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	type got struct {
+		Name     string
+		Refresh  time.Duration
+		Withdraw bool
+	}
+	var gotAdvs []got
+	for _, a := range cfg.L2Advertisements {
+		gotAdvs = append(gotAdvs, got{a.Name, a.Refresh, a.WithdrawWhenNoEndpoints})
+	}
+	if diff := cmp.Diff([]got{{"a-default", DefaultL2Refresh, false}, {"b-off", 0, true}}, gotAdvs); diff != "" {
+		t.Errorf("L2 advertisements (-want +got):\n%s", diff)
+	}
+}
+
 func TestBuildServiceCIDRs(t *testing.T) {
 	cfg, problems := Build(Resources{ServiceCIDRs: []networkingv1.ServiceCIDR{
 		serviceCIDR("kubernetes", true, "198.19.0.0/16", "2001:db8:5::/112"),

@@ -165,8 +165,15 @@ type L2Advertisement struct {
 	// Name of the L2Advertisement.
 	Name string
 	// Interfaces are names or shell patterns; empty means the interface
-	// whose subnet contains the address, else every non-virtual interface.
+	// whose subnet contains the address (a node without one is not
+	// eligible).
 	Interfaces []string
+	// WithdrawWhenNoEndpoints also withdraws Cluster-policy addresses with
+	// no ready endpoint anywhere.
+	WithdrawWhenNoEndpoints bool
+	// Refresh is the interval of the repeated announcements (default
+	// DefaultL2Refresh); 0 turns them off.
+	Refresh time.Duration
 
 	selectors
 }
@@ -181,7 +188,13 @@ type selectors struct {
 // advertisement without ipPoolSelector matches), of a Service with
 // serviceLabels, on a node with nodeLabels.
 func (s selectors) Selects(pool *Pool, serviceLabels, nodeLabels labels.Set) bool {
-	if !s.node.Matches(nodeLabels) || !s.service.Matches(serviceLabels) {
+	return s.node.Matches(nodeLabels) && s.SelectsAddress(pool, serviceLabels)
+}
+
+// SelectsAddress reports whether the advertisement applies to an address
+// of pool (see Selects) of a Service with serviceLabels, on some node.
+func (s selectors) SelectsAddress(pool *Pool, serviceLabels labels.Set) bool {
+	if !s.service.Matches(serviceLabels) {
 		return false
 	}
 	if pool == nil {

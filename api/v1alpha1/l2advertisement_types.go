@@ -28,13 +28,30 @@ type L2AdvertisementSpec struct {
 	// +optional
 	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
 
-	// Interfaces are the names or patterns of the interfaces to answer on.
-	// Empty: the interface whose subnet contains the address, else every
-	// non-virtual interface.
+	// Interfaces are the names or patterns of the interfaces to answer on;
+	// a matching interface is used with or without an address (e.g. a VLAN
+	// sub-interface). Empty: the up, broadcast-capable interface whose
+	// subnet contains the address; a node without one is not eligible.
+	// Loopback, bond and bridge members, tunnels and CNI devices are never
+	// used.
 	// +kubebuilder:validation:MaxItems=64
 	// +listType=set
 	// +optional
 	Interfaces []InterfaceName `json:"interfaces,omitempty"`
+
+	// WithdrawWhenNoEndpoints also stops answering for addresses of
+	// Services with externalTrafficPolicy Cluster while they have no ready
+	// endpoint anywhere.
+	// +optional
+	WithdrawWhenNoEndpoints bool `json:"withdrawWhenNoEndpoints,omitempty"`
+
+	// RefreshInterval is how often the owner repeats its gratuitous ARP /
+	// unsolicited neighbor advertisement after the first three (taken at
+	// 0, 1.1s and 2.2s), jittered by ±10%. Default 60s; 0 turns the
+	// refresh off.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="refreshInterval must be between 0s and 24h"
+	// +optional
+	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
 }
 
 // L2Advertisement answers ARP/NDP for addresses from one elected node.
