@@ -16,6 +16,7 @@ import (
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/config"
 	"github.com/seamark-io/seamark/speaker/bgp"
+	"github.com/seamark-io/seamark/speaker/layer2"
 )
 
 // Input is everything a plan is computed from. The slices are read, never
@@ -35,6 +36,10 @@ type Input struct {
 	// DefaultClass: Services without spec.loadBalancerClass are seamark's
 	// (the --default-class flag, same meaning as the controller's).
 	DefaultClass bool
+	// Nodes are all the cluster's Nodes, for layer 2: every speaker elects
+	// the owner of an address among all the nodes eligible for it. Only
+	// names, labels and taints are read.
+	Nodes []corev1.Node
 }
 
 // Plan is what one node announces: per BGP peer, the session settings and
@@ -45,6 +50,13 @@ type Plan struct {
 	// Problems are peer settings the node cannot use as written, sorted by
 	// peer and reason, for the caller to log.
 	Problems []PeerProblem
+	// L2 are the addresses answered for over ARP/NDP, sorted, each with the
+	// nodes every advertisement lets own it; speaker/layer2 elects the
+	// owner among those that are live and have an interface for it.
+	L2 []layer2.Address
+	// L2Enabled: at least one L2Advertisement exists, so the node takes
+	// part in layer 2 gossip even while it has nothing to answer for.
+	L2Enabled bool
 }
 
 // PeerProblem is one BGPPeer setting the plan could not honour on this node.
@@ -158,6 +170,10 @@ func Compute(in Input) Plan {
 		}
 		plan.Peers[ap.peer.Name] = bgp.PeerDesired{Config: ap.cfg, Paths: paths}
 	}
+	plan.L2Enabled = len(cfg.L2Advertisements) > 0
+	if plan.L2Enabled {
+		plan.L2 = collectL2(in)
+	}
 	return plan
 }
 
@@ -249,11 +265,29 @@ func (e endpointState) usable(local, withdrawWhenNoEndpoints bool) bool {
 	return true
 }
 
-// indexEndpoints summarises the endpoints of every Service for node, with
-// the conditions read as the API defines them (nil ready and nil serving
-// are true, nil terminating is false), as kube-proxy reads them.
+// indexEndpoints summarises the endpoints of every Service for node.
 func indexEndpoints(items []discoveryv1.EndpointSlice, node string) map[types.NamespacedName]endpointState {
 	out := make(map[types.NamespacedName]endpointState, len(items))
+	scanEndpoints(items, func(key types.NamespacedName, nodeName *string, ready bool) {
+		st := out[key]
+		here := nodeName != nil && *nodeName == node
+		if ready {
+			st.readyAnywhere = true
+			st.readyHere = st.readyHere || here
+		} else {
+			st.servingTerminatingAnywhere = true
+			st.servingTerminatingHere = st.servingTerminatingHere || here
+		}
+		out[key] = st
+	})
+	return out
+}
+
+// scanEndpoints calls fn for every usable endpoint of every Service: ready
+// ones (ready true) and serving-and-terminating ones (ready false), with
+// the conditions read as the API defines them (nil ready and nil serving
+// are true, nil terminating is false), as kube-proxy reads them.
+func scanEndpoints(items []discoveryv1.EndpointSlice, fn func(key types.NamespacedName, nodeName *string, ready bool)) {
 	for i := range items {
 		s := &items[i]
 		name := s.Labels[discoveryv1.LabelServiceName]
@@ -261,25 +295,161 @@ func indexEndpoints(items []discoveryv1.EndpointSlice, node string) map[types.Na
 			continue
 		}
 		key := types.NamespacedName{Namespace: s.Namespace, Name: name}
-		st := out[key]
 		for j := range s.Endpoints {
 			ep := &s.Endpoints[j]
 			c := ep.Conditions
 			ready := c.Ready == nil || *c.Ready
 			serving := c.Serving == nil || *c.Serving
 			terminating := c.Terminating != nil && *c.Terminating
-			here := ep.NodeName != nil && *ep.NodeName == node
 			switch {
 			case ready:
-				st.readyAnywhere = true
-				st.readyHere = st.readyHere || here
+				fn(key, ep.NodeName, true)
 			case serving && terminating:
-				st.servingTerminatingAnywhere = true
-				st.servingTerminatingHere = st.servingTerminatingHere || here
+				fn(key, ep.NodeName, false)
 			}
 		}
-		out[key] = st
 	}
+}
+
+// clusterEndpoints are one Service's usable endpoints, per node.
+type clusterEndpoints struct {
+	readyAnywhere, servingTerminatingAnywhere bool
+	ready, servingTerminating                 map[string]bool
+}
+
+// on is the Service's endpointState as seen from node.
+func (c *clusterEndpoints) on(node string) endpointState {
+	if c == nil {
+		return endpointState{}
+	}
+	return endpointState{c.readyAnywhere, c.servingTerminatingAnywhere, c.ready[node], c.servingTerminating[node]}
+}
+
+// indexEndpointsAllNodes is indexEndpoints for every node at once.
+func indexEndpointsAllNodes(items []discoveryv1.EndpointSlice) map[types.NamespacedName]*clusterEndpoints {
+	out := map[types.NamespacedName]*clusterEndpoints{}
+	scanEndpoints(items, func(key types.NamespacedName, nodeName *string, ready bool) {
+		c := out[key]
+		if c == nil {
+			c = &clusterEndpoints{ready: map[string]bool{}, servingTerminating: map[string]bool{}}
+			out[key] = c
+		}
+		if ready {
+			c.readyAnywhere = true
+		} else {
+			c.servingTerminatingAnywhere = true
+		}
+		if nodeName == nil {
+			return
+		}
+		if ready {
+			c.ready[*nodeName] = true
+		} else {
+			c.servingTerminating[*nodeName] = true
+		}
+	})
+	return out
+}
+
+// collectL2 returns the layer 2 addresses: the status.loadBalancer.ingress
+// IPs of seamark's LoadBalancer Services (layer 2 answers for nothing
+// else), each with one rule per L2Advertisement that selects it (by pool
+// and Service), whose nodes are the ones BGP would let announce it:
+// selected by the advertisement's nodeSelector, not excluded (nodeEligible),
+// and with externalTrafficPolicy Local only those with a usable local
+// endpoint (kube-proxy's rule, as for BGP); with withdrawWhenNoEndpoints a
+// Cluster-policy address without any usable endpoint has no node. The
+// election key is the lowest IPv4 address of the Service
+// (layer2.ElectionKey); an address shared by several Services takes the
+// union of their rules and the lowest of their keys.
+//
+// It is O(S·A·N) for S Services, A L2Advertisements and N nodes in the
+// worst case (Local policy); Cluster-policy rules share one node slice per
+// advertisement.
+func collectL2(in Input) []layer2.Address {
+	cfg := in.Config
+	type advNodes struct {
+		adv   *config.L2Advertisement
+		nodes []string
+	}
+	nodes := slices.Clone(in.Nodes)
+	slices.SortFunc(nodes, func(a, b corev1.Node) int { return strings.Compare(a.Name, b.Name) })
+	advs := make([]advNodes, len(cfg.L2Advertisements))
+	for i, adv := range cfg.L2Advertisements {
+		advs[i].adv = adv
+		for j := range nodes {
+			n := &nodes[j]
+			if nodeEligible(n) && adv.SelectsNode(labels.Set(n.Labels)) {
+				advs[i].nodes = append(advs[i].nodes, n.Name)
+			}
+		}
+	}
+	var endpoints map[types.NamespacedName]*clusterEndpoints
+	type acc struct {
+		key   netip.Addr
+		rules []layer2.Rule
+		seen  map[int]bool // advertisements already added with their shared node list
+	}
+	byAddr := map[netip.Addr]*acc{}
+	for i := range in.Services {
+		svc := &in.Services[i]
+		if !config.Handles(svc, in.DefaultClass) {
+			continue
+		}
+		var addrs []netip.Addr
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			if a, ok := parseAddr(ing.IP); ok {
+				addrs = append(addrs, a)
+			}
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		if endpoints == nil {
+			endpoints = indexEndpointsAllNodes(in.EndpointSlices)
+		}
+		eps := endpoints[types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}]
+		local := svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+		key := layer2.ElectionKey(addrs)
+		svcLabels := labels.Set(svc.Labels)
+		for _, addr := range addrs {
+			pool := cfg.PoolOf(addr)
+			for ai, an := range advs {
+				if !an.adv.SelectsAddress(pool, svcLabels) {
+					continue
+				}
+				a := byAddr[addr]
+				if a == nil {
+					a = &acc{key: key, seen: map[int]bool{}}
+					byAddr[addr] = a
+				}
+				a.key = layer2.ElectionKey([]netip.Addr{a.key, key})
+				rule := layer2.Rule{Interfaces: an.adv.Interfaces, Refresh: an.adv.Refresh}
+				switch {
+				case local:
+					for _, n := range an.nodes {
+						if eps.on(n).usable(true, false) {
+							rule.Nodes = append(rule.Nodes, n)
+						}
+					}
+				case eps.on("").usable(false, an.adv.WithdrawWhenNoEndpoints):
+					if a.seen[ai] {
+						continue
+					}
+					a.seen[ai] = true
+					rule.Nodes = an.nodes
+				}
+				if len(rule.Nodes) > 0 {
+					a.rules = append(a.rules, rule)
+				}
+			}
+		}
+	}
+	out := make([]layer2.Address, 0, len(byAddr))
+	for addr, a := range byAddr {
+		out = append(out, layer2.Address{Addr: addr, Key: a.key, Rules: a.rules})
+	}
+	slices.SortFunc(out, func(x, y layer2.Address) int { return x.Addr.Compare(y.Addr) })
 	return out
 }
 
