@@ -35,6 +35,44 @@ type GracefulRestart struct {
 	RestartTime *metav1.Duration `json:"restartTime,omitempty"`
 }
 
+// BFD configures Bidirectional Forwarding Detection (RFC 5880, single-hop
+// RFC 5881) beside the BGP sessions with a router: a node whose link or power
+// fails leaves the router's ECMP set within receiveInterval × detectMultiplier
+// instead of the BGP hold time. The router must run BFD for the neighbour too
+// (FRR: a "bfd" profile and "neighbor X bfd"); see docs/bfd.md.
+type BFD struct {
+	// Enabled runs a BFD session with the router from every node that peers
+	// with it. When the session goes down, the node closes its BGP session at
+	// once; when it comes back up, the BGP session reconnects at once.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// ReceiveInterval is the shortest interval at which the nodes want to
+	// receive BFD packets from the router (RequiredMinRxInterval), in whole
+	// milliseconds from 10ms to 60s. Default 300ms. Changing it never resets
+	// a session.
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",messageExpression="'\"' + self + '\" is not a duration; write it like 300ms or 1s'"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || (duration(self) >= duration('10ms') && duration(self) <= duration('60s'))",message="receiveInterval must be between 10ms and 60s"
+	// +optional
+	ReceiveInterval *metav1.Duration `json:"receiveInterval,omitempty"`
+
+	// TransmitInterval is the shortest interval at which the nodes want to
+	// send BFD packets (DesiredMinTxInterval), in whole milliseconds from
+	// 10ms to 60s; the router may ask for slower. Default 300ms. While a
+	// session is not up, packets go out at most once a second (RFC 5880).
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",messageExpression="'\"' + self + '\" is not a duration; write it like 300ms or 1s'"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || (duration(self) >= duration('10ms') && duration(self) <= duration('60s'))",message="transmitInterval must be between 10ms and 60s"
+	// +optional
+	TransmitInterval *metav1.Duration `json:"transmitInterval,omitempty"`
+
+	// DetectMultiplier is how many of the nodes' packets the router may miss
+	// before it declares a node down. Default 3.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=255
+	// +optional
+	DetectMultiplier *int32 `json:"detectMultiplier,omitempty"`
+}
+
 // BGPPeerSpec is a router that nodes peer with.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.keepaliveTime) || !self.keepaliveTime.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || (has(self.holdTime) && !self.holdTime.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')) || (has(self.holdTime) && duration(self.holdTime) == duration('0s') ? duration(self.keepaliveTime) == duration('0s') : duration(self.keepaliveTime) < duration(has(self.holdTime) ? self.holdTime : '90s'))",message="keepaliveTime must be less than holdTime (default 90s), and 0 when holdTime is 0",fieldPath=".keepaliveTime"
@@ -104,6 +142,10 @@ type BGPPeerSpec struct {
 	// GracefulRestart configures BGP graceful restart.
 	// +optional
 	GracefulRestart *GracefulRestart `json:"gracefulRestart,omitempty"`
+
+	// BFD configures fast failure detection beside the BGP sessions.
+	// +optional
+	BFD *BFD `json:"bfd,omitempty"`
 }
 
 // BGPPeerStatus is the observed state of a BGPPeer. Live session state is

@@ -100,6 +100,11 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"peer restart time beyond 12 bits", "BGPPeer", "r17", validPeer + "gracefulRestart: {enabled: true, restartTime: 5000s}", []string{"restartTime must be between 1s and 4095s"}},
 		{"peer password reference without key", "BGPPeer", "r18", validPeer + "passwordSecretRef: {name: bgp}", []string{"spec.passwordSecretRef.key: Required value"}},
 		{"peer connect retry 0s", "BGPPeer", "r19", validPeer + "connectRetryTime: 0s", []string{"connectRetryTime must be between 1s and 65535s"}},
+		{"peer BFD receive interval below 10ms", "BGPPeer", "r20", validPeer + "bfd: {enabled: true, receiveInterval: 5ms}", []string{"receiveInterval must be between 10ms and 60s"}},
+		{"peer BFD transmit interval above 60s", "BGPPeer", "r21", validPeer + "bfd: {enabled: true, transmitInterval: 2m}", []string{"transmitInterval must be between 10ms and 60s"}},
+		{"peer BFD interval without unit", "BGPPeer", "r22", validPeer + "bfd: {receiveInterval: '300'}", []string{`"300" is not a duration`}},
+		{"peer BFD multiplier 0", "BGPPeer", "r23", validPeer + "bfd: {detectMultiplier: 0}", []string{"spec.bfd.detectMultiplier", "greater than or equal to 1"}},
+		{"peer BFD multiplier 256", "BGPPeer", "r24", validPeer + "bfd: {detectMultiplier: 256}", []string{"spec.bfd.detectMultiplier", "less than or equal to 255"}},
 
 		// BGPAdvertisement
 		{"advertisement of an unknown address type", "BGPAdvertisement", "a1", "addresses: [PodIP]", []string{"spec.addresses[0]", `Unsupported value: "PodIP"`, "LoadBalancerIP"}},
@@ -158,6 +163,8 @@ func TestValidEdgeCasesAreAccepted(t *testing.T) {
 		{"peer with hold time 0 and no keepalive", "BGPPeer", "ok-r1", validPeer + "holdTime: 0s\nkeepaliveTime: 0s"},
 		{"peer with hold 3s keepalive 1s over IPv6", "BGPPeer", "ok-r2", "address: '2001:db8::1'\nasn: 4200000000\nlocalASN: 4200000000\nholdTime: 3s\nkeepaliveTime: 1s\nsourceAddress: '2001:db8::2'\nrouterID: 198.18.1.11\nport: 1179\nebgpMultihop: 255"},
 		{"peer with keepalive under the default hold time", "BGPPeer", "ok-r3", validPeer + "keepaliveTime: 1m\ngracefulRestart: {enabled: true, restartTime: 4095s}"},
+		{"peer with BFD at the bounds", "BGPPeer", "ok-r4", validPeer + "bfd: {enabled: true, receiveInterval: 10ms, transmitInterval: 60s, detectMultiplier: 255}"},
+		{"peer with BFD at 1 × 100ms", "BGPPeer", "ok-r5", validPeer + "bfd: {enabled: true, receiveInterval: 100ms, transmitInterval: 100ms, detectMultiplier: 1}"},
 		{"advertisement with every kind of community", "BGPAdvertisement", "ok-a1", "addresses: [LoadBalancerIP, ExternalIP, ClusterIP, ClusterIPRange]\ncommunities: ['65535:65535', '0:0', '4294967295:0:4294967295', graceful-shutdown, no-advertise]\nlocalPreference: 4294967295\naggregationLength: 0\naggregationLengthV6: 128"},
 		{"l2 advertisement with patterns", "L2Advertisement", "ok-l1", "interfaces: ['enp*s0', 'bond[01]', 'eth0.100', 'vlan@eth0']"},
 	}
