@@ -25,6 +25,9 @@ const (
 	DefaultHoldTime         = 90 * time.Second
 	DefaultConnectRetryTime = 5 * time.Second
 	DefaultRestartTime      = 120 * time.Second
+	// DefaultBFDInterval and DefaultBFDDetectMultiplier are FRR's BFD defaults.
+	DefaultBFDInterval         = 300 * time.Millisecond
+	DefaultBFDDetectMultiplier = 3
 	// MaxPasswordLength is the longest TCP-MD5 key Linux accepts.
 	MaxPasswordLength = 80
 )
@@ -277,6 +280,28 @@ func (b *builder) peer(bp *seamarkv1alpha1.BGPPeer, secrets map[string]*corev1.S
 		p.RestartTime = durationOr(gr.RestartTime, DefaultRestartTime)
 		if p.RestartTime < time.Second || p.RestartTime > 4095*time.Second {
 			return bad("spec.gracefulRestart.restartTime", "restartTime %s must be between 1s and 4095s", p.RestartTime)
+		}
+	}
+	if bfd := s.BFD; bfd != nil {
+		p.BFD = BFD{
+			Enabled:          bfd.Enabled,
+			ReceiveInterval:  durationOr(bfd.ReceiveInterval, DefaultBFDInterval),
+			TransmitInterval: durationOr(bfd.TransmitInterval, DefaultBFDInterval),
+			DetectMultiplier: DefaultBFDDetectMultiplier,
+		}
+		for _, f := range []struct {
+			name string
+			d    time.Duration
+		}{{"receiveInterval", p.BFD.ReceiveInterval}, {"transmitInterval", p.BFD.TransmitInterval}} {
+			if f.d < 10*time.Millisecond || f.d > 60*time.Second || f.d%time.Millisecond != 0 {
+				return bad("spec.bfd."+f.name, "%s %s must be whole milliseconds between 10ms and 60s", f.name, f.d)
+			}
+		}
+		if m := bfd.DetectMultiplier; m != nil {
+			if *m < 1 || *m > 255 {
+				return bad("spec.bfd.detectMultiplier", "detectMultiplier %d is not between 1 and 255", *m)
+			}
+			p.BFD.DetectMultiplier = uint8(*m)
 		}
 	}
 	sels, ok := b.selectorsOf(KindBGPPeer, bp.Name, []string{"nodeSelector"}, []*metav1.LabelSelector{s.NodeSelector})

@@ -251,6 +251,39 @@ func TestBuildPeers(t *testing.T) {
 			problems: Problems{{Kind: "BGPPeer", Name: "tor", Field: "spec.gracefulRestart.restartTime", Reason: "Invalid", Class: Invalid,
 				Message: "restartTime 2h0m0s must be between 1s and 4095s"}},
 		},
+		{
+			name: "BFD enabled alone takes FRR's defaults",
+			peer: withPeer(base, func(s *seamarkv1alpha1.BGPPeerSpec) { s.BFD = &seamarkv1alpha1.BFD{Enabled: true} }),
+			want: &Peer{Name: "tor", Address: netip.MustParseAddr("198.18.1.1"), Port: 179, ASN: 64512, LocalASN: 64513,
+				HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second,
+				BFD: BFD{Enabled: true, ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 300 * time.Millisecond, DetectMultiplier: 3}},
+		},
+		{
+			name: "BFD timers are carried over",
+			peer: withPeer(base, func(s *seamarkv1alpha1.BGPPeerSpec) {
+				s.BFD = &seamarkv1alpha1.BFD{Enabled: true, ReceiveInterval: &metav1.Duration{Duration: 100 * time.Millisecond},
+					TransmitInterval: &metav1.Duration{Duration: 200 * time.Millisecond}, DetectMultiplier: ptr(int32(5))}
+			}),
+			want: &Peer{Name: "tor", Address: netip.MustParseAddr("198.18.1.1"), Port: 179, ASN: 64512, LocalASN: 64513,
+				HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second,
+				BFD: BFD{Enabled: true, ReceiveInterval: 100 * time.Millisecond, TransmitInterval: 200 * time.Millisecond, DetectMultiplier: 5}},
+		},
+		{
+			name: "a BFD interval with a fraction of a millisecond is invalid",
+			peer: withPeer(base, func(s *seamarkv1alpha1.BGPPeerSpec) {
+				s.BFD = &seamarkv1alpha1.BFD{Enabled: true, TransmitInterval: &metav1.Duration{Duration: 300500 * time.Microsecond}}
+			}),
+			problems: Problems{{Kind: "BGPPeer", Name: "tor", Field: "spec.bfd.transmitInterval", Reason: "Invalid", Class: Invalid,
+				Message: "transmitInterval 300.5ms must be whole milliseconds between 10ms and 60s"}},
+		},
+		{
+			name: "a BFD multiplier of 0 is invalid",
+			peer: withPeer(base, func(s *seamarkv1alpha1.BGPPeerSpec) {
+				s.BFD = &seamarkv1alpha1.BFD{Enabled: true, DetectMultiplier: ptr(int32(0))}
+			}),
+			problems: Problems{{Kind: "BGPPeer", Name: "tor", Field: "spec.bfd.detectMultiplier", Reason: "Invalid", Class: Invalid,
+				Message: "detectMultiplier 0 is not between 1 and 255"}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -114,9 +114,23 @@ type Peer struct {
 	// GracefulRestart and RestartTime (default 120s).
 	GracefulRestart bool
 	RestartTime     time.Duration
+	// BFD is the peer's BFD settings, defaults filled in when spec.bfd is
+	// set; the zero value means no BFD.
+	BFD BFD
 
 	nodeSelector labels.Selector
 	created      time.Time
+}
+
+// BFD is a peer's validated BFD settings.
+type BFD struct {
+	// Enabled runs BFD beside the BGP session.
+	Enabled bool
+	// ReceiveInterval and TransmitInterval (default 300ms each), whole
+	// milliseconds from 10ms to 60s.
+	ReceiveInterval, TransmitInterval time.Duration
+	// DetectMultiplier (default 3), 1 to 255.
+	DetectMultiplier uint8
 }
 
 // IBGP reports whether the session is internal BGP (same ASN on both ends).
