@@ -40,6 +40,9 @@ type Input struct {
 	// the owner of an address among all the nodes eligible for it. Only
 	// names, labels and taints are read.
 	Nodes []corev1.Node
+	// Secrets are the Secrets of seamark's namespace (the plan does not
+	// read them; the layer 2 gossip key is taken from one).
+	Secrets []corev1.Secret
 }
 
 // Plan is what one node announces: per BGP peer, the session settings and

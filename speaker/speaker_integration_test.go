@@ -114,7 +114,7 @@ func TestSpeakerFollowsTheCluster(t *testing.T) {
 	log := testr.NewWithOptions(t, testr.Options{Verbosity: 0})
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
-		Cache:                  CacheOptions("seamark-system", nodeName),
+		Cache:                  CacheOptions("seamark-system", nodeName, false),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Logger:                 log,

@@ -11,9 +11,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
+	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -29,6 +34,7 @@ import (
 	"github.com/seamark-io/seamark/internal/version"
 	"github.com/seamark-io/seamark/speaker"
 	"github.com/seamark-io/seamark/speaker/bgp"
+	"github.com/seamark-io/seamark/speaker/layer2"
 )
 
 type flags struct {
@@ -36,6 +42,8 @@ type flags struct {
 	metricsAddr, probeAddr, memberlistAddr string
 	metricsSecure, defaultClass            bool
 	showVersion                            bool
+	layer2                                 bool
+	layer2Profile, memberlistSecret        string
 	shutdownDrain                          time.Duration
 	zap                                    zap.Options
 }
@@ -55,7 +63,10 @@ func parseFlags() *flags {
 	flag.StringVar(&f.metricsAddr, "metrics-bind-address", ":7473", "Address of the Prometheus metrics endpoint; \"0\" turns it off. Not the controller's :8443, as both may share a host network.")
 	flag.BoolVar(&f.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, authenticating and authorising scrapers with TokenReview and SubjectAccessReview; false serves plain HTTP.")
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":7474", "Address of the /healthz and /readyz endpoints; \"0\" turns them off. Not the controller's :8081, as both may share a host network.")
-	flag.StringVar(&f.memberlistAddr, "memberlist-bind-address", ":7946", "Address of the memberlist gossip for layer 2 failover. Accepted now; used once the layer 2 mode is enabled.")
+	flag.StringVar(&f.memberlistAddr, "memberlist-bind-address", ":7946", "Address (host:port; empty host = all) of the memberlist gossip among speakers for layer 2 failover. The port must be the same on every node.")
+	flag.BoolVar(&f.layer2, "layer2", true, "Answer ARP/NDP for the addresses L2Advertisements select; false: BGP only (the speaker then caches only its own Node).")
+	flag.StringVar(&f.layer2Profile, "layer2-profile", string(layer2.ProfileBalanced), "Layer 2 failure detection: fast (probe 200ms, about 1s failover, more gossip), balanced (probe 400ms, about 1.5s) or lan (memberlist defaults, 5-6s).")
+	flag.StringVar(&f.memberlistSecret, "memberlist-secret", "seamark-memberlist", "Secret in --namespace whose data key \"key\" encrypts the layer 2 gossip; every speaker must read the same value.")
 	flag.DurationVar(&f.shutdownDrain, "shutdown-drain", 5*time.Second, "On SIGTERM, how long paths stay announced with the GRACEFUL_SHUTDOWN community (RFC 8326) before they are withdrawn.")
 	flag.BoolVar(&f.defaultClass, "default-class", true, "Announce LoadBalancer Services without spec.loadBalancerClass, as the controller serves them; false: only class "+seamarkv1alpha1.LoadBalancerClass+".")
 	flag.BoolVar(&f.showVersion, "version", false, "Print the version and exit.")
@@ -106,7 +117,7 @@ func run(f *flags) error {
 	}
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   speaker.CacheOptions(f.namespace, f.nodeName),
+		Cache:                   speaker.CacheOptions(f.namespace, f.nodeName, f.layer2),
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  f.probeAddr,
 		LeaderElection:          false,
@@ -128,6 +139,17 @@ func run(f *flags) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if f.layer2 {
+		l2, err := newLayer2(f, mgr)
+		if err != nil {
+			return err
+		}
+		r.Layer2, r.MemberlistSecret = l2, f.memberlistSecret
+		r.Recorder = mgr.GetEventRecorder("seamark-speaker")
+		if err := mgr.Add(&speaker.Layer2{Speaker: l2}); err != nil {
+			return fmt.Errorf("adding the layer 2 runnable: %w", err)
+		}
+	}
 	if err := mgr.Add(&speaker.Shutdown{Speaker: bgpSpeaker, Drain: f.shutdownDrain}); err != nil {
 		return fmt.Errorf("adding the shutdown runnable: %w", err)
 	}
@@ -144,6 +166,40 @@ func run(f *flags) error {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil
+}
+
+// newLayer2 builds the layer 2 speaker from the flags; its conflicts
+// become Events on the Node.
+func newLayer2(f *flags, mgr ctrl.Manager) (*layer2.Speaker, error) {
+	profile, err := layer2.ParseProfile(f.layer2Profile)
+	if err != nil {
+		return nil, fmt.Errorf("--layer2-profile: %w", err)
+	}
+	host, port, err := net.SplitHostPort(f.memberlistAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--memberlist-bind-address %q: %w", f.memberlistAddr, err)
+	}
+	ip := netip.IPv4Unspecified()
+	if host != "" {
+		if ip, err = netip.ParseAddr(host); err != nil {
+			return nil, fmt.Errorf("--memberlist-bind-address %q: %w", f.memberlistAddr, err)
+		}
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return nil, fmt.Errorf("--memberlist-bind-address %q: the port must be 1-65535", f.memberlistAddr)
+	}
+	recorder := mgr.GetEventRecorder("seamark-speaker")
+	nodeRef := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: f.nodeName}}
+	l2 := layer2.New(layer2.Options{
+		NodeName: f.nodeName, Logger: ctrl.Log.WithName("layer2"), Profile: profile,
+		Bind: netip.AddrPortFrom(ip, uint16(p)),
+		OnConflict: func(_ netip.Addr, msg string) {
+			recorder.Eventf(nodeRef, nil, corev1.EventTypeWarning, speaker.EventLayer2Conflict, "Layer2", "%s", msg)
+		},
+	})
+	metrics.Registry.MustRegister(l2.Collectors()...)
+	return l2, nil
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {
