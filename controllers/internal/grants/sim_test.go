@@ -394,7 +394,8 @@ func (c *simCtl) crash() {
 			select {
 			case <-w.parked:
 				w.resume <- false
-			case <-w.finish:
+			case err := <-w.finish:
+				_ = err // errCrashed, or whatever the interrupted call made of it
 				w.busy = false
 			}
 		}
