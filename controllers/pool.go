@@ -61,7 +61,7 @@ func (r *poolReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	outsideAll := map[netip.Addr]bool{}
 	for _, a := range r.state.unit.Outside() {
-		outsideAll[a.Address] = true
+		outsideAll[a] = true
 	}
 	var outside []string
 	for i := range allocs.Items {

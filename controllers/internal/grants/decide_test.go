@@ -456,3 +456,28 @@ func TestSyncProtocol(t *testing.T) {
 		t.Errorf("locks left: %v", api.allocs)
 	}
 }
+
+// TestOutside: a pool edit that leaves a granted address outside every
+// pool keeps it and reports it; a release or a pool that takes it back
+// clears the report.
+func TestOutside(t *testing.T) {
+	u := New(true)
+	u.SetConfig(testConfig(t, poolSpec{name: "v4", cidrs: []string{"203.0.113.0/29"}, autoAssign: true}))
+	lock := lockOf("203.0.113.1", "", "a")
+	u.ObserveAllocation(lock)
+	if got := u.SetConfig(testConfig(t, poolSpec{name: "v4", cidrs: []string{"203.0.113.8/29"}, autoAssign: true})); len(got) != 1 {
+		t.Errorf("SetConfig reported %v outside, want 203.0.113.1", got)
+	}
+	if got := fmt.Sprint(u.Outside()); got != "[203.0.113.1]" {
+		t.Errorf("Outside() = %s", got)
+	}
+	u.ObserveAllocation(lockOf("198.51.100.9", "", "b")) // observed while outside every pool
+	if got := fmt.Sprint(u.Outside()); got != "[198.51.100.9 203.0.113.1]" {
+		t.Errorf("Outside() = %s", got)
+	}
+	u.ForgetAllocation(lock)
+	u.SetConfig(testConfig(t, poolSpec{name: "v4", cidrs: []string{"198.51.100.8/29"}, autoAssign: true}))
+	if got := u.Outside(); len(got) != 0 {
+		t.Errorf("Outside() = %v, want none", got)
+	}
+}

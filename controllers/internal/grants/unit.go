@@ -38,7 +38,7 @@ type Unit struct {
 	mu           sync.Mutex
 	alloc        *allocator.Allocator
 	cfg          *config.Config
-	outside      []allocator.Assignment
+	outside      map[netip.Addr]bool // granted addresses outside every pool
 	defaultClass bool
 
 	addrs  map[netip.Addr]*addrState
@@ -89,6 +89,7 @@ func New(defaultClass bool) *Unit {
 		alloc:        allocator.New(),
 		cfg:          empty,
 		defaultClass: defaultClass,
+		outside:      map[netip.Addr]bool{},
 		addrs:        map[netip.Addr]*addrState{},
 		owners:       map[string]*ownerState{},
 	}
@@ -118,16 +119,26 @@ func (u *Unit) SetConfig(cfg *config.Config) []allocator.Assignment {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.cfg = cfg
-	u.outside = u.alloc.SetPools(pools)
-	return slices.Clone(u.outside)
+	outside := u.alloc.SetPools(pools)
+	clear(u.outside)
+	for _, a := range outside {
+		u.outside[a.Address] = true
+	}
+	return outside
 }
 
-// Outside returns the granted addresses outside every pool as of the last
-// SetConfig or change.
-func (u *Unit) Outside() []allocator.Assignment {
+// Outside returns the granted addresses that lie outside every pool, kept
+// up to date from SetConfig's answer and every change since, in O(their
+// number).
+func (u *Unit) Outside() []netip.Addr {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.alloc.Outside()
+	out := make([]netip.Addr, 0, len(u.outside))
+	for a := range u.outside {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
 }
 
 // Stats returns the sizes of a pool in one family.
@@ -341,6 +352,7 @@ func (u *Unit) settle(addr netip.Addr) {
 		u.alloc.Release(h, addr)
 	}
 	if st == nil {
+		delete(u.outside, addr)
 		return
 	}
 	var want []string
@@ -368,6 +380,11 @@ func (u *Unit) settle(addr netip.Addr) {
 			share.Ports = nil
 			_, _ = u.alloc.Restore(o, addr, share)
 		}
+	}
+	if len(u.alloc.Owners(addr)) > 0 && u.alloc.PoolOf(addr) == "" {
+		u.outside[addr] = true
+	} else {
+		delete(u.outside, addr)
 	}
 	if st.lock == nil && len(st.shownBy) == 0 && len(st.pending) == 0 {
 		delete(u.addrs, addr)
