@@ -204,6 +204,10 @@ func peerConfig(p *config.Peer, defaultRouterID netip.Addr) (bgp.PeerConfig, []P
 	if p.GracefulRestart {
 		pc.RestartTime = p.RestartTime
 	}
+	if p.BFD.Enabled {
+		pc.BFD = bgp.BFDConfig{Enabled: true, ReceiveInterval: p.BFD.ReceiveInterval,
+			TransmitInterval: p.BFD.TransmitInterval, DetectMultiplier: p.BFD.DetectMultiplier}
+	}
 	if !pc.RouterID.IsValid() {
 		pc.RouterID = defaultRouterID
 	}

@@ -33,6 +33,7 @@ import (
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/internal/version"
 	"github.com/seamark-io/seamark/speaker"
+	"github.com/seamark-io/seamark/speaker/bfd"
 	"github.com/seamark-io/seamark/speaker/bgp"
 	"github.com/seamark-io/seamark/speaker/layer2"
 )
@@ -127,7 +128,10 @@ func run(f *flags) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 
-	bgpSpeaker := bgp.New(bgp.Options{Logger: ctrl.Log.WithName("bgp")})
+	// BFD opens its sockets (UDP 3784, unprivileged) only when a BGPPeer asks for it.
+	bfdManager := bfd.New(bfd.Options{Logger: ctrl.Log.WithName("bfd")})
+	metrics.Registry.MustRegister(bfdManager.Collectors()...)
+	bgpSpeaker := bgp.New(bgp.Options{Logger: ctrl.Log.WithName("bgp"), BFD: bfdManager})
 	metrics.Registry.MustRegister(bgpSpeaker.Collectors()...)
 	r := &speaker.Reconciler{
 		Client:       mgr.GetClient(),

@@ -240,8 +240,12 @@ func BenchmarkDetection(b *testing.B) {
 				Timers: Timers{DesiredMinTx: iv, RequiredMinRx: iv, DetectMult: 3}})
 			var total, worst time.Duration
 			for b.Loop() {
-				waitUntil(b, 20*time.Second, "Up", func() (bool, string) { return s.Status().Up, fmt.Sprintf("%+v", s.Status()) })
-				time.Sleep(2 * iv) // steady state, the Poll for the fast rate done
+				// Steady state: Up, the Poll for the fast rate done on both sides, so the detection
+				// time is the configured one.
+				waitUntil(b, 20*time.Second, "Up at the configured rate", func() (bool, string) {
+					st := s.Status()
+					return st.Up && !st.Polling && st.DetectionTime == 3*iv, fmt.Sprintf("%+v", st)
+				})
 				start := time.Now()
 				run(b, "ip", "-n", tp.node, "link", "set", tp.nodeIf, "down")
 				waitUntil(b, 10*time.Second, "Down", func() (bool, string) { return !s.Status().Up, "" })

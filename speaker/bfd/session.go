@@ -71,6 +71,8 @@ type SessionStatus struct {
 	Transitions uint64
 	// Received and Sent count valid packets received and packets sent.
 	Received, Sent uint64
+	// LastReceived is when the last valid packet arrived; zero if none did.
+	LastReceived time.Time
 }
 
 // Session is one running BFD session; Manager.Add returns it.
@@ -215,6 +217,9 @@ func (s *Session) run(m *fsm) {
 			return
 		case p := <-s.rx:
 			s.received.Add(1)
+			s.mu.Lock()
+			s.status.LastReceived = time.Now()
+			s.mu.Unlock()
 			if s.ack != nil && (p.State == StateDown || p.State == StateAdminDown) {
 				acked = true
 			}

@@ -51,6 +51,10 @@ type session struct {
 	// announced mirrors len(advertised) for Status and metrics, which do not take Speaker.mu.
 	announced atomic.Int64
 
+	// bfdMu guards bfd and serialises what BFD does to the GoBGP peer with stop.
+	bfdMu sync.Mutex
+	bfd   *bfdLink
+
 	mu        sync.Mutex // guards the fields below, written from GoBGP's goroutines
 	state     SessionState
 	since     time.Time
@@ -136,12 +140,10 @@ func (ss *session) start(ctx context.Context, ps *pooledServer, want map[netip.P
 }
 
 // stop tears the session down: the peer is deleted first (the router gets a CEASE notification and
-// drops our routes at once), then the RIB is emptied without any peer to send to, and the server is
-// stopped. It reports whether the server is clean for reuse.
+// drops our routes at once), BFD is stopped with AdminDown, then the RIB is emptied without any peer
+// to send to, and the server is stopped. It reports whether the server is clean for reuse.
 func (ss *session) stop(ctx context.Context) (reusable bool) {
-	ss.mu.Lock()
-	ss.stopping = true
-	ss.mu.Unlock()
+	ss.markStopping()
 	if ss.cancelWatch != nil {
 		ss.cancelWatch()
 	}
@@ -150,6 +152,8 @@ func (ss *session) stop(ctx context.Context) (reusable bool) {
 	if err := srv.DeletePeer(ctx, &gobgpapi.DeletePeerRequest{Address: ss.cfg.Address.String()}); err != nil {
 		ss.log.V(1).Info("Could not delete BGP peer", "peer", ss.name, "error", err.Error())
 	}
+	// After the BGP session: the router hears AdminDown, a planned end, not a failure.
+	ss.stopBFD(ctx)
 	for prefix, p := range ss.advertised {
 		if err := ss.withdraw(ctx, p); err != nil {
 			clean = false
@@ -333,8 +337,7 @@ func (ss *session) logNotEstablished(st SessionState, attempts int, lastError st
 
 func (ss *session) status() PeerStatus {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return PeerStatus{
+	st := PeerStatus{
 		Name:      ss.name,
 		Address:   ss.cfg.Address,
 		State:     ss.state,
@@ -343,6 +346,9 @@ func (ss *session) status() PeerStatus {
 		Since:     ss.since,
 		LastError: ss.lastError,
 	}
+	ss.mu.Unlock()
+	st.BFDState = ss.bfdState()
+	return st
 }
 
 // liveState asks GoBGP for the session's state at this moment. ss.state, fed by the event watch,

@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/seamark-io/seamark/speaker/bfd"
 )
 
 // Shutdown waits at most this long for the withdrawals to leave, and considers them sent once the
@@ -55,9 +57,16 @@ const (
 //     notification, after which the router drops the routes at once (the N-bit of RFC 8538 is not
 //     advertised).
 //
+//   - BFD (speaker/bfd), when enabled for a peer, runs beside the session and only ever takes it down
+//     after having been up: a BFD Down disables the GoBGP peer at once, a BFD Up re-creates it so it
+//     connects at once (GoBGP's EnablePeer would wait its idle hold). A BGP session is never held
+//     back waiting for BFD, so a router that runs BFD only for established sessions still peers.
+//     BFD settings change in place, never resetting the BGP session.
+//
 // Reconcile, Shutdown, Status and the collectors are safe for concurrent use.
 type Speaker struct {
 	log logr.Logger
+	bfd *bfd.Manager
 
 	mu      sync.Mutex // serialises Reconcile and Shutdown
 	stopped bool
@@ -73,7 +82,7 @@ func New(opts Options) *Speaker {
 	if log.GetSink() == nil {
 		log = logr.Discard()
 	}
-	return &Speaker{log: log, sessions: make(map[string]*session)}
+	return &Speaker{log: log, bfd: opts.BFD, sessions: make(map[string]*session)}
 }
 
 // reconcilePeer is the work Reconcile does for one desired peer.
@@ -127,10 +136,11 @@ func (s *Speaker) Reconcile(ctx context.Context, desired map[string]PeerDesired)
 		}
 	}
 	for _, w := range work {
-		if w.cur != nil && w.cur.cfg != w.cfg {
+		// BFD settings are applied in place; every other setting resets the session.
+		if w.cur != nil && w.cur.cfg != w.cfg.withoutBFD() {
 			s.stopSession(ctx, w.cur)
 			s.log.Info("Reset BGP session: the peer's settings changed", "peer", w.name,
-				"address", w.cfg.Address.String(), "changed", changedFields(w.cur.cfg, w.cfg))
+				"address", w.cfg.Address.String(), "changed", changedFields(w.cur.cfg, w.cfg.withoutBFD()))
 			w.cur = nil
 		}
 		if w.cur == nil {
@@ -163,7 +173,7 @@ func (s *Speaker) Reconcile(ctx context.Context, desired map[string]PeerDesired)
 func (s *Speaker) reconcilePeer(ctx context.Context, w *reconcilePeer) {
 	ss := w.cur
 	if ss == nil {
-		ss = newSession(w.name, w.cfg, s.log)
+		ss = newSession(w.name, w.cfg.withoutBFD(), s.log)
 		pathErr, err := ss.start(ctx, w.srv, w.want)
 		if err != nil {
 			if !ss.stop(ctx) {
@@ -177,6 +187,9 @@ func (s *Speaker) reconcilePeer(ctx context.Context, w *reconcilePeer) {
 			"localASN", w.cfg.LocalASN, "family", ss.fam.String(), "paths", len(ss.advertised))
 	} else {
 		w.err = ss.syncPaths(ctx, w.want)
+	}
+	if err := ss.applyBFD(ctx, s.bfd, w.cfg.BFD); err != nil {
+		w.err = errors.Join(w.err, err)
 	}
 	if w.skipped != ss.skipped {
 		ss.skipped = w.skipped
@@ -215,7 +228,7 @@ func (s *Speaker) stopSession(ctx context.Context, ss *session) {
 // Shutdown leaves BGP gracefully (RFC 8326): it re-announces every path with the GRACEFUL_SHUTDOWN
 // community 65535:0 so routers move traffic away, waits drain (cut short when ctx is done), withdraws
 // every path, waits until the withdrawals have been sent (the sessions' UPDATE counters settle, at most
-// a couple of seconds), then closes the sessions. When ctx is done before the withdrawals, they are
+// a couple of seconds), takes the BFD sessions administratively down, then closes the sessions. When ctx is done before the withdrawals, they are
 // skipped: closing the sessions makes the routers drop the routes at once. Shutdown is idempotent;
 // Reconcile fails with ErrStopped afterwards.
 func (s *Speaker) Shutdown(ctx context.Context, drain time.Duration) error {
@@ -315,6 +328,13 @@ func (s *Speaker) Shutdown(ctx context.Context, drain time.Duration) error {
 		})
 	}
 
+	// BFD goes AdminDown after the withdrawals and before the sessions close, so the router takes
+	// the end for a planned one (RFC 5882 §3.2) rather than a failure.
+	each(func(ss *session) error {
+		ss.markStopping()
+		ss.stopBFD(ctx)
+		return nil
+	})
 	for _, ss := range sessions {
 		s.stopSession(ctx, ss)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/seamark-io/seamark/speaker/bfd"
 )
 
 // Sentinel errors callers can branch on with errors.Is.
@@ -79,6 +81,15 @@ type PeerConfig struct {
 	GracefulRestart bool
 	// RestartTime is the advertised restart time; 0 means DefaultRestartTime. At most 4095 s.
 	RestartTime time.Duration
+	// BFD runs BFD beside the session. Unlike every other field, a change to it never resets the
+	// session: the BFD session is started, stopped or re-timed in place.
+	BFD BFDConfig
+}
+
+// withoutBFD is c without its BFD settings: what a running session is compared on.
+func (c PeerConfig) withoutBFD() PeerConfig {
+	c.BFD = BFDConfig{}
+	return c
 }
 
 // ibgp reports whether the session is internal BGP.
@@ -163,6 +174,9 @@ type PeerStatus struct {
 	// LastError is the last problem GoBGP reported for the session (failed connect, notification,
 	// hold timer expiry); empty when none since the session last came up.
 	LastError string
+	// BFDState is the state of the peer's BFD session (speaker/bfd: AdminDown, Down, Init, Up), or
+	// empty when BFD is off for the peer.
+	BFDState string
 }
 
 // Options configures a Speaker.
@@ -170,4 +184,7 @@ type Options struct {
 	// Logger receives session state changes and, under the name "gobgp", GoBGP's own log: its warnings
 	// at V(0), its info at V(1) and its debug at V(2).
 	Logger logr.Logger
+	// BFD runs the BFD sessions of peers whose PeerConfig.BFD is enabled; without it such peers
+	// run without BFD and Reconcile reports an error for them.
+	BFD *bfd.Manager
 }

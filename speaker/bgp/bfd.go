@@ -1,0 +1,213 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	gobgpapi "github.com/osrg/gobgp/v3/api"
+
+	"github.com/seamark-io/seamark/speaker/bfd"
+)
+
+// bfdSilentRecovery is how long a peer disabled by BFD stays disabled while the router sends no
+// BFD packet at all. A router that runs BFD only for established BGP sessions (FRR's dynamic
+// neighbours: "bgp listen range") deletes its BFD session with the BGP session, so BFD could never
+// come up again to re-enable ours; after this long the BGP session is let to reconnect.
+const bfdSilentRecovery = 10 * time.Second
+
+// bfdPoll is how often a BFD watcher re-checks bfdSilentRecovery between state changes.
+const bfdPoll = time.Second
+
+// bfdDownCommunication is the shutdown communication (RFC 9003) of the CEASE sent when BFD takes a
+// session down, so the router's log says why.
+const bfdDownCommunication = "seamark: BFD session down"
+
+// BFDConfig enables BFD (speaker/bfd) for a peer. Changing it never resets the BGP session: the
+// BFD session is started, stopped or given new timers in place.
+type BFDConfig struct {
+	// Enabled runs a BFD session from the session's local address to the peer's address. When it
+	// goes down after having been up, the GoBGP peer is disabled at once (a CEASE goes out if the
+	// link still carries it; the router's own BFD drops the routes either way); when it comes up
+	// again, the peer is re-created and connects at once, without GoBGP's idle hold.
+	Enabled bool
+	// ReceiveInterval and TransmitInterval are the RequiredMinRx and DesiredMinTx intervals; 0
+	// means 300 ms.
+	ReceiveInterval, TransmitInterval time.Duration
+	// DetectMultiplier is the detection multiplier; 0 means 3.
+	DetectMultiplier uint8
+}
+
+func (c BFDConfig) timers() bfd.Timers {
+	return bfd.Timers{DesiredMinTx: c.TransmitInterval, RequiredMinRx: c.ReceiveInterval, DetectMult: c.DetectMultiplier}
+}
+
+// bfdLink is a session's BFD session and the goroutine that acts on it.
+type bfdLink struct {
+	sess *bfd.Session
+	cfg  BFDConfig
+	stop chan struct{}
+	done chan struct{}
+	// wasUp: the BFD session has been Up since the BGP peer was last (re)enabled, so going down now
+	// is a failure to act on. disabled: the GoBGP peer is disabled because BFD went down. Both are
+	// only touched by the watcher goroutine, under session.bfdMu.
+	wasUp, disabled bool
+	disabledAt      time.Time
+}
+
+// applyBFD makes the session's BFD match c: started, stopped, or new timers. ctx bounds the
+// AdminDown of a stopped BFD session.
+func (ss *session) applyBFD(ctx context.Context, mgr *bfd.Manager, c BFDConfig) error {
+	ss.bfdMu.Lock()
+	link := ss.bfd
+	ss.bfdMu.Unlock()
+	switch {
+	case !c.Enabled && link == nil:
+		return nil
+	case !c.Enabled:
+		ss.stopBFD(ctx)
+		ss.log.Info("Stopped BFD for BGP peer", "peer", ss.name, "address", ss.cfg.Address.String())
+		return nil
+	case link != nil:
+		if link.cfg == c {
+			return nil
+		}
+		if err := link.sess.SetTimers(c.timers()); err != nil {
+			return fmt.Errorf("changing the BFD timers of peer %s: %w", ss.name, err)
+		}
+		ss.bfdMu.Lock()
+		link.cfg = c
+		ss.bfdMu.Unlock()
+		ss.log.Info("Changed BFD timers", "peer", ss.name, "receiveInterval", c.ReceiveInterval.String(),
+			"transmitInterval", c.TransmitInterval.String(), "detectMultiplier", c.DetectMultiplier)
+		return nil
+	case mgr == nil:
+		return fmt.Errorf("peer %s: %w", ss.name, errNoBFD)
+	}
+	sess, err := mgr.Add(bfd.SessionConfig{Name: ss.name, Remote: ss.cfg.Address, Local: ss.cfg.SourceAddress, Timers: c.timers()})
+	if err != nil {
+		return fmt.Errorf("starting BFD for peer %s: %w", ss.name, err)
+	}
+	link = &bfdLink{sess: sess, cfg: c, stop: make(chan struct{}), done: make(chan struct{})}
+	ss.bfdMu.Lock()
+	ss.bfd = link
+	ss.bfdMu.Unlock()
+	go ss.watchBFD(link)
+	st := sess.Status()
+	ss.log.Info("Started BFD for BGP peer", "peer", ss.name, "address", ss.cfg.Address.String(), "local", st.Local.String(),
+		"receiveInterval", c.ReceiveInterval.String(), "transmitInterval", c.TransmitInterval.String(), "detectMultiplier", c.DetectMultiplier)
+	return nil
+}
+
+// stopBFD ends the session's BFD: the watcher first (so nothing toggles the peer any more), then the
+// BFD session with AdminDown, which tells the router the end is planned. A peer disabled by BFD is
+// enabled again unless the BGP session is stopping. Idempotent.
+func (ss *session) stopBFD(ctx context.Context) {
+	ss.bfdMu.Lock()
+	link := ss.bfd
+	ss.bfd = nil
+	ss.bfdMu.Unlock()
+	if link == nil {
+		return
+	}
+	close(link.stop)
+	<-link.done
+	link.sess.Stop(ctx)
+	ss.bfdMu.Lock()
+	defer ss.bfdMu.Unlock()
+	if link.disabled && !ss.isStopping() {
+		ss.enablePeer(context.Background(), "BFD was turned off")
+	}
+}
+
+// watchBFD acts on the BFD session's state until link.stop is closed.
+func (ss *session) watchBFD(link *bfdLink) {
+	defer close(link.done)
+	t := time.NewTicker(bfdPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-link.stop:
+			return
+		case <-link.sess.Changes():
+		case <-t.C:
+		}
+		ss.onBFD(link, link.sess.Status())
+	}
+}
+
+// onBFD disables the GoBGP peer when BFD went down after being up, and enables it when BFD is up
+// again (or the router stopped sending BFD altogether, see bfdSilentRecovery).
+func (ss *session) onBFD(link *bfdLink, st bfd.SessionStatus) {
+	ss.bfdMu.Lock()
+	defer ss.bfdMu.Unlock()
+	if ss.isStopping() || ss.bfd != link {
+		return
+	}
+	ctx := context.Background()
+	switch {
+	case st.Up && link.disabled:
+		ss.enablePeer(ctx, "BFD session up")
+		link.disabled, link.wasUp = false, true
+	case st.Up:
+		link.wasUp = true
+	case link.wasUp && !link.disabled && st.State != bfd.StateAdminDown:
+		ss.log.Info("Disabled BGP peer: BFD session down", "peer", ss.name, "address", ss.cfg.Address.String(),
+			"bfdState", st.State.String(), "diag", st.Diag.String())
+		if err := ss.srv.srv.DisablePeer(ctx, &gobgpapi.DisablePeerRequest{Address: ss.cfg.Address.String(), Communication: bfdDownCommunication}); err != nil {
+			ss.log.Info("Could not disable BGP peer after BFD went down", "peer", ss.name, "error", err.Error())
+			return
+		}
+		link.disabled, link.wasUp, link.disabledAt = true, false, time.Now()
+	case link.disabled && time.Since(link.disabledAt) > bfdSilentRecovery && time.Since(st.LastReceived) > bfdSilentRecovery:
+		ss.enablePeer(ctx, fmt.Sprintf("the router has sent no BFD packet for %s", bfdSilentRecovery))
+		link.disabled = false
+	}
+}
+
+// enablePeer brings a peer disabled by BFD back. GoBGP's EnablePeer would wait its idle hold time
+// (5 s, or 30 s after a reset) before connecting; a peer deleted and added again connects at once.
+// The RIB is the server's, so the paths are sent again as soon as the session is established.
+// ss.bfdMu must be held.
+func (ss *session) enablePeer(ctx context.Context, why string) {
+	addr := ss.cfg.Address.String()
+	if err := ss.srv.srv.DeletePeer(ctx, &gobgpapi.DeletePeerRequest{Address: addr}); err != nil {
+		ss.log.V(1).Info("Could not delete the disabled BGP peer", "peer", ss.name, "error", err.Error())
+	}
+	if err := ss.srv.srv.AddPeer(ctx, &gobgpapi.AddPeerRequest{Peer: gobgpPeer(ss.cfg)}); err != nil {
+		ss.log.Info("Could not enable BGP peer again", "peer", ss.name, "error", err.Error())
+		return
+	}
+	ss.log.Info("Enabled BGP peer", "peer", ss.name, "address", addr, "reason", why)
+}
+
+// bfdState is the BFD state for PeerStatus: empty when BFD is off.
+func (ss *session) bfdState() string {
+	ss.bfdMu.Lock()
+	link := ss.bfd
+	ss.bfdMu.Unlock()
+	if link == nil {
+		return ""
+	}
+	return link.sess.Status().State.String()
+}
+
+// markStopping stops the session from acting on BFD (or anything GoBGP reports) from now on. Taking
+// bfdMu first waits for a BFD action in progress, so none can re-add the peer after this.
+func (ss *session) markStopping() {
+	ss.bfdMu.Lock()
+	defer ss.bfdMu.Unlock()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.stopping = true
+}
+
+func (ss *session) isStopping() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.stopping
+}
+
+// errNoBFD is returned for a peer that asks for BFD from a Speaker without a bfd.Manager.
+var errNoBFD = errors.New("BFD requested, but the speaker has no BFD manager")
