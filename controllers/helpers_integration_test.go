@@ -571,7 +571,7 @@ func (p *ctlProc) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.starts++
-	fmt.Fprintf(p.log, "=== %s start %d at %s\n", p.name, p.starts, time.Now().Format(time.RFC3339Nano))
+	_, _ = fmt.Fprintf(p.log, "=== %s start %d at %s\n", p.name, p.starts, time.Now().Format(time.RFC3339Nano))
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting seamark-controller %s: %w", p.name, err)
 	}
@@ -586,7 +586,7 @@ func (p *ctlProc) scan(cmd *exec.Cmd, out io.Reader) {
 	for sc.Scan() {
 		line := sc.Text()
 		p.mu.Lock()
-		fmt.Fprintln(p.log, line)
+		_, _ = fmt.Fprintln(p.log, line)
 		if p.cmd == cmd && strings.Contains(line, acquiredLease) {
 			p.leading = true
 		}
@@ -605,7 +605,7 @@ func (p *ctlProc) supervise() {
 		p.mu.Unlock()
 		err := cmd.Wait()
 		p.mu.Lock()
-		fmt.Fprintf(p.log, "=== %s exited: %v\n", p.name, err)
+		_, _ = fmt.Fprintf(p.log, "=== %s exited: %v\n", p.name, err)
 		p.leading = false
 		stopping := p.stopping
 		p.mu.Unlock()
@@ -615,7 +615,7 @@ func (p *ctlProc) supervise() {
 		time.Sleep(300 * time.Millisecond)
 		if err := p.start(); err != nil {
 			p.mu.Lock()
-			fmt.Fprintf(p.log, "=== %v\n", err)
+			_, _ = fmt.Fprintf(p.log, "=== %v\n", err)
 			p.mu.Unlock()
 			return
 		}
@@ -634,7 +634,7 @@ func (p *ctlProc) signal(sig syscall.Signal) error {
 	case syscall.SIGKILL:
 		p.leading, p.standing = false, false
 	}
-	fmt.Fprintf(p.log, "=== %s signalled %v at %s\n", p.name, sig, time.Now().Format(time.RFC3339Nano))
+	_, _ = fmt.Fprintf(p.log, "=== %s signalled %v at %s\n", p.name, sig, time.Now().Format(time.RFC3339Nano))
 	return p.cmd.Process.Signal(sig)
 }
 

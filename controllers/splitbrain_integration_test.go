@@ -259,7 +259,7 @@ func TestSplitBrainHandEdits(t *testing.T) {
 	t.Run("an IPAllocation deleted by hand is written again for the Service that shows its address, never granted to a waiting one", func(t *testing.T) {
 		createService(t, n, "s6")
 		eventually(t, 30*time.Second, "s6 to be addressed", func() (bool, string) { return sbAllAddressed(n) })
-		createService(t, n, "waiting") // the pool is full
+		createService(t, n, "waiting")           // the pool is full
 		waitWarning(t, n, "waiting", "sb-edits") // the refusal names the full pool
 		shown := shownAddrs(get("s2"))
 		if len(shown) != 1 {
