@@ -108,7 +108,7 @@ func splitBrainFrozenLeader(t testing.TB, bin ctlBinary, run, gomaxprocs int) sb
 	if err := sbCreate(ctx, cs, n, sbNames("c", 0, 100), 4, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the first 100 Services to be addressed", func() (bool, string) { return sbAllAddressed(n) })
+	softWait(t, 60*time.Second, "the first 100 Services to be addressed", func() (bool, string) { return sbAllAddressed(n) })
 
 	// Freeze the leader a quarter into a burst: it has Services queued and
 	// half-done that the standby will grant too.
@@ -147,7 +147,7 @@ func splitBrainFrozenLeader(t testing.TB, bin ctlBinary, run, gomaxprocs int) sb
 	if err := sbCreate(ctx, cs, n, append(sbNames("c", 0, 20), sbNames("c", 200, 240)...), 4, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the standby to address every Service", func() (bool, string) {
+	softWait(t, 60*time.Second, "the standby to address every Service", func() (bool, string) {
 		ok, msg := sbAllAddressed(n)
 		return ok, msg + logs()
 	})
@@ -190,6 +190,24 @@ func splitBrainFrozenLeader(t testing.TB, bin ctlBinary, run, gomaxprocs int) sb
 	c.add(final)
 	sbCleanup(t, cs, n, pool)
 	return c
+}
+
+// softWait is eventually for a state the final check counts anyway (an
+// unaddressed Service): a timeout is logged, and the scenario goes on to
+// count it, so that a soak run ends with its figures instead of aborting.
+func softWait(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("timed out waiting for %s; last: %s", what, last)
 }
 
 // TestSplitBrain is scenario (a): two controllers from the start, 500
