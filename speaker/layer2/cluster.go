@@ -3,6 +3,7 @@ package layer2
 import (
 	"bufio"
 	"bytes"
+	"slices"
 
 	"fmt"
 	"io"
@@ -84,6 +85,10 @@ type cluster struct {
 	mu      sync.Mutex
 	meta    []byte
 	leaving map[string]bool
+	// view is the live members as the event callbacks reported them,
+	// copied there: memberlist updates the *Node it hands out under its own
+	// lock, so reading Members() fields later would race.
+	view map[string]member
 }
 
 // clusterConfig is what newCluster needs.
@@ -106,7 +111,7 @@ func newCluster(cc clusterConfig) (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memberlist key: %w", err)
 	}
-	c := &cluster{log: cc.log, keyring: keyring, port: int(cc.bind.Port()), changed: cc.changed, leaving: map[string]bool{}}
+	c := &cluster{log: cc.log, keyring: keyring, port: int(cc.bind.Port()), changed: cc.changed, leaving: map[string]bool{}, view: map[string]member{}}
 	conf := cc.profile.memberlistConfig()
 	conf.Name = cc.name
 	conf.Keyring = keyring
@@ -184,21 +189,23 @@ type member struct {
 // ready.
 func (c *cluster) members(self string) []member {
 	c.mu.Lock()
-	leaving := make(map[string]bool, len(c.leaving))
-	for n := range c.leaving {
-		leaving[n] = true
-	}
-	c.mu.Unlock()
-	var out []member
-	for _, n := range c.ml.Members() {
-		if n.Name == self || leaving[n.Name] {
-			continue
+	defer c.mu.Unlock()
+	out := make([]member, 0, len(c.view))
+	for name, m := range c.view {
+		if name != self && !c.leaving[name] {
+			out = append(out, m)
 		}
-		m, _ := decodeMeta(n.Meta)
-		a, _ := netip.AddrFromSlice(n.Addr)
-		out = append(out, member{name: n.Name, addr: a.Unmap(), meta: m})
 	}
+	slices.SortFunc(out, func(a, b member) int { return strings.Compare(a.name, b.name) })
 	return out
+}
+
+// record copies n into the view; called from memberlist's callbacks,
+// while n cannot change.
+func (c *cluster) record(n *memberlist.Node) {
+	meta, _ := decodeMeta(n.Meta)
+	a, _ := netip.AddrFromSlice(n.Addr)
+	c.view[n.Name] = member{name: n.Name, addr: a.Unmap(), meta: meta}
 }
 
 // join contacts the addresses (on the gossip port); it returns how many
@@ -227,10 +234,8 @@ func (c *cluster) join(addrs []netip.Addr) (int, bool, error) {
 func (c *cluster) sendLeaving(self string) (wait func()) {
 	msg := append([]byte{msgLeaving}, self...)
 	var wg sync.WaitGroup
-	for _, n := range c.ml.Members() {
-		if n.Name == self {
-			continue
-		}
+	for _, m := range c.members(self) {
+		n := &memberlist.Node{Name: m.name, Addr: m.addr.AsSlice(), Port: uint16(c.port)}
 		// Best effort (UDP) arrives first; the reliable (TCP) copy covers
 		// a lost datagram.
 		_ = c.ml.SendBestEffort(n, msg)
@@ -294,6 +299,7 @@ type events cluster
 func (e *events) NotifyJoin(n *memberlist.Node) {
 	e.mu.Lock()
 	delete(e.leaving, n.Name) // a restarted node is back
+	(*cluster)(e).record(n)
 	e.mu.Unlock()
 	e.changed()
 }
@@ -301,11 +307,17 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 func (e *events) NotifyLeave(n *memberlist.Node) {
 	e.mu.Lock()
 	delete(e.leaving, n.Name)
+	delete(e.view, n.Name)
 	e.mu.Unlock()
 	e.changed()
 }
 
-func (e *events) NotifyUpdate(*memberlist.Node) { e.changed() }
+func (e *events) NotifyUpdate(n *memberlist.Node) {
+	e.mu.Lock()
+	(*cluster)(e).record(n)
+	e.mu.Unlock()
+	e.changed()
+}
 
 // nsTransport dials from the network namespace the listeners live in, so
 // that memberlist's TCP streams (push/pull, reliable messages) leave from

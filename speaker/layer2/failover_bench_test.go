@@ -34,7 +34,7 @@ func BenchmarkFailover(b *testing.B) {
 					d := failovers(b, profile, kind, *failoverRuns)
 					slices.Sort(d)
 					p := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))] }
-					fmt.Fprintf(os.Stdout, "layer2 failover %-8s %-8s runs=%d p50=%-10s p90=%-10s max=%s\n", profile, kind, len(d),
+					_, _ = fmt.Fprintf(os.Stdout, "layer2 failover %-8s %-8s runs=%d p50=%-10s p90=%-10s max=%s\n", profile, kind, len(d),
 						p(0.5).Round(time.Millisecond/10), p(0.9).Round(time.Millisecond/10), d[len(d)-1].Round(time.Millisecond/10))
 					b.ReportMetric(float64(p(0.5).Microseconds())/1000, "p50-ms")
 					b.ReportMetric(float64(d[len(d)-1].Microseconds())/1000, "max-ms")

@@ -276,7 +276,7 @@ func (l *l2lab) resolve(t testing.TB, addr netip.Addr) string {
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			_, err = c.Write([]byte("x"))
 			return err
 		}); err != nil {

@@ -23,7 +23,7 @@ func inNetNS(ns netns.NsHandle, fn func() error) error {
 		runtime.UnlockOSThread()
 		return fmt.Errorf("reading the current network namespace: %w", err)
 	}
-	defer orig.Close()
+	defer func() { _ = orig.Close() }()
 	if err := netns.Set(ns); err != nil {
 		runtime.UnlockOSThread()
 		return fmt.Errorf("entering network namespace: %w", err)

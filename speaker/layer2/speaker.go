@@ -133,20 +133,19 @@ type Speaker struct {
 	ready    bool
 
 	// Run's loop state.
-	cluster      *cluster
-	clusterKey   []byte
-	joined       bool
-	joining      bool
-	crashed      bool
-	joinStart    time.Time
-	lastJoin     time.Time
-	rejected     bool
-	owned        map[netip.Addr]*ownedAddr
-	responders   map[string]*responder
-	yielded      map[netip.Addr]string
-	lastMembers  string
-	lastProblem  string
-	membersDirty bool
+	cluster     *cluster
+	clusterKey  []byte
+	joined      bool
+	joining     bool
+	crashed     bool
+	joinStart   time.Time
+	lastJoin    time.Time
+	rejected    bool
+	owned       map[netip.Addr]*ownedAddr
+	responders  map[string]*responder
+	yielded     map[netip.Addr]string
+	lastMembers string
+	lastProblem string
 }
 
 type ownedAddr struct {
