@@ -12,6 +12,9 @@ BIN        := $(CURDIR)/bin
 TESTBIN    := $(BIN)/k8s/$(K8S_VERSION)
 TOOLS_DIR  := $(CURDIR)/hack/tools
 CRD_DIR    := charts/seamark/crds
+# The chart installs and upgrades the CRDs from this copy (templates/crds.yaml;
+# .helmignore hides crds/, which Helm would install but never upgrade).
+CHART_CRD_DIR := charts/seamark/files/crds
 
 CONTROLLER_GEN := $(BIN)/controller-gen
 HELM           := $(BIN)/helm
@@ -41,9 +44,10 @@ build: ## Build every package (and the binaries under cmd/ into bin/).
 	@if [ -d cmd ]; then for d in cmd/*/; do go build -o $(BIN)/$$(basename $$d) ./$$d; done; fi
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs into charts/seamark/crds (the only copy).
-	rm -f $(CRD_DIR)/*.yaml
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs into charts/seamark/crds (tests, kubectl) and the chart's copy.
+	rm -f $(CRD_DIR)/*.yaml $(CHART_CRD_DIR)/*.yaml
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=$(CRD_DIR)
+	mkdir -p $(CHART_CRD_DIR) && cp $(CRD_DIR)/*.yaml $(CHART_CRD_DIR)/
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate deepcopy functions.
@@ -93,6 +97,44 @@ soak: testbin ## Repeat the controller's split-brain scenarios 20 times (SOAK_RU
 stress-shutdown: ## Repeat speaker/bgp's shutdown tests 50 times with GOMAXPROCS=1 beside a CPU-burning process (the race of issue 16).
 	@yes > /dev/null & busy=$$!; trap 'kill $$busy' EXIT; GOMAXPROCS=1 go test -count=50 -timeout 20m -run 'Shutdown' -v ./speaker/bgp/ | grep -E '^(--- |    --- |ok|FAIL)' | sort | uniq -c
 
+##@ Release
+
+# The release image: both binaries, static, for every platform, in one OCI
+# image index built by hack/tools/imagebuild (go-containerregistry; no
+# container engine). The same commit builds the same digest: timestamps
+# come from the commit (SOURCE_DATE_EPOCH), paths are trimmed.
+VERSION           ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION          ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE             ?= seamark:$(VERSION)
+IMAGE_DIR         ?= $(BIN)/image
+IMAGE_PLATFORMS   := linux/amd64 linux/arm64
+IMAGE_LDFLAGS     := -s -w -X github.com/seamark-io/seamark/internal/version.Version=$(VERSION)
+IMAGEBUILD        := cd $(TOOLS_DIR) && SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) go run ./imagebuild
+
+.PHONY: image
+image: ## Build the multi-arch image into bin/image: an OCI layout (oci/) and one docker-load tarball per platform.
+	@for p in $(IMAGE_PLATFORMS); do for c in seamark-controller seamark-speaker; do \
+		echo "go build $$c for $$p"; \
+		CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} go build -trimpath -buildvcs=false -ldflags "$(IMAGE_LDFLAGS)" \
+			-o $(IMAGE_DIR)/bin/$${p%/*}_$${p#*/}/$$c ./cmd/$$c; \
+	done; done
+	$(IMAGEBUILD) build -bin $(IMAGE_DIR)/bin -layout $(IMAGE_DIR)/oci -tarballs $(IMAGE_DIR) \
+		-image $(IMAGE) -version $(VERSION) -revision $(REVISION)
+
+.PHONY: image-check
+image-check: ## Test the image builder, build the image twice and check both: platforms, binaries, user, no shell, one digest.
+	cd $(TOOLS_DIR) && go test $(GO_TEST_FLAGS) ./imagebuild/
+	$(MAKE) --no-print-directory image
+	$(MAKE) --no-print-directory image IMAGE_DIR=$(IMAGE_DIR)/rebuild
+	digest=$$($(IMAGEBUILD) check -layout $(IMAGE_DIR)/oci | awk '$$1 == "index" {print $$2}'); \
+	$(IMAGEBUILD) check -layout $(IMAGE_DIR)/rebuild/oci -digest "$$digest" && echo "reproducible: both builds are $$digest"
+
+.PHONY: image-push
+image-push: ## Push the image built by make image to IMAGE=registry/repository:tag (credentials: ~/.docker/config.json).
+	@if [ "$(origin IMAGE)" = file ]; then echo "Say where to push: make image-push IMAGE=registry/repository:tag" >&2; exit 1; fi
+	$(IMAGEBUILD) push -layout $(IMAGE_DIR)/oci -image $(IMAGE)
+
 ##@ Tools
 
 .PHONY: testbin
@@ -120,8 +162,15 @@ tools: $(CONTROLLER_GEN) $(HELM) $(GOLANGCI_LINT) ## Build controller-gen, helm 
 $(CONTROLLER_GEN): $(TOOLS_DIR)/go.mod
 	cd $(TOOLS_DIR) && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 
+# Stamped like helm's own release build: its version, and the Kubernetes
+# version it assumes without --kube-version (that of its client-go).
 $(HELM): $(TOOLS_DIR)/go.mod
-	cd $(TOOLS_DIR) && go build -o $@ helm.sh/helm/v3/cmd/helm
+	cd $(TOOLS_DIR) && helm=$$(go list -m -f '{{.Version}}' helm.sh/helm/v3) && \
+		kube=$$(go list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2) && \
+		go build -ldflags "-X helm.sh/helm/v3/internal/version.version=$$helm \
+			-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$kube \
+			-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$kube" \
+			-o $@ helm.sh/helm/v3/cmd/helm
 
 $(GOLANGCI_LINT): $(TOOLS_DIR)/go.mod
 	cd $(TOOLS_DIR) && go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
