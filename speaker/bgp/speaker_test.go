@@ -441,9 +441,17 @@ func testGracefulShutdown(t *testing.T, port uint16, source string, staleWatch b
 	if err := s.Reconcile(t.Context(), map[string]PeerDesired{"gs": {Config: cfg, Paths: paths}}); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
-	waitFor(t, 30*time.Second, "both paths at the router", func() (bool, string) {
+	// The router's event log is fed by its own watch, which lags its RIB: wait until both
+	// announcements are in the log too, or they would be counted as part of the shutdown.
+	waitFor(t, 30*time.Second, "both paths at the router and in its event log", func() (bool, string) {
 		got := r.received(t, source)
-		return len(got) == 2, fmt.Sprint(got)
+		logged := map[netip.Prefix]bool{}
+		for _, e := range r.eventsOf(source) {
+			if e.path != nil && !e.withdraw {
+				logged[e.path.Prefix] = true
+			}
+		}
+		return len(got) == 2 && len(logged) == 2, fmt.Sprintf("RIB %v, logged %v", got, logged)
 	})
 	start := len(r.eventsOf(source))
 	if staleWatch {
