@@ -91,7 +91,7 @@ bench: testbin build lab-deps ## Run the benchmarks and print their figures (the
 
 .PHONY: soak
 soak: testbin ## Repeat the controller's split-brain scenarios 20 times (SOAK_RUNS) under CPU contention; print duplicates / moved / unaddressed per run and in total.
-	go test -tags integration -run='^$$' -bench=SplitBrainSoak -benchtime=1x -timeout 180m -v ./controllers/ -args -soak-runs=$(or $(SOAK_RUNS),20) | grep -E '^soak:|Benchmark|ok|FAIL'
+	go test -tags integration -run='^$$' -bench=SplitBrainSoak -benchtime=1x -timeout 180m -v ./controllers/ -args -soak-runs=$(or $(SOAK_RUNS),20) | grep --line-buffered -E '^soak:|Benchmark|ok|FAIL'
 
 .PHONY: stress-shutdown
 stress-shutdown: ## Repeat speaker/bgp's shutdown tests 50 times with GOMAXPROCS=1 beside a CPU-burning process (the race of issue 16).
