@@ -73,21 +73,16 @@ func parseNeighLine(line string, loc *time.Location) (NeighChange, bool) {
 	}
 	var state []string
 	for i := 1; i < len(f); i++ {
-		switch f[i] {
-		case "dev", "lladdr", "proxy":
-			if i+1 < len(f) {
-				if f[i] == "dev" {
-					c.Dev = f[i+1]
-				} else if f[i] == "lladdr" {
-					c.LLAddr = f[i+1]
-				}
-				i++
-			}
-		case "router", "extern_learn", "managed":
-		default:
-			if f[i] == strings.ToUpper(f[i]) {
-				state = append(state, f[i])
-			}
+		switch {
+		case f[i] == "dev" && i+1 < len(f):
+			c.Dev = f[i+1]
+			i++
+		case f[i] == "lladdr" && i+1 < len(f):
+			c.LLAddr = f[i+1]
+			i++
+		case f[i] == "proxy", f[i] == "router", f[i] == "extern_learn", f[i] == "managed":
+		case f[i] == strings.ToUpper(f[i]):
+			state = append(state, f[i])
 		}
 	}
 	c.State = strings.Join(state, " ")

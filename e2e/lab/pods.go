@@ -192,23 +192,6 @@ func (l *Lab) waitPodServing(ns, name string, timeout time.Duration) error {
 	return nil
 }
 
-// DeletePodNetwork stops pod ns/name's server and removes its namespace
-// (with it the veth and the node's host routes) and its record.
-func (l *Lab) DeletePodNetwork(ns, name string) error {
-	r, err := l.readPod(ns, name)
-	if err != nil {
-		return err
-	}
-	if err := l.StopProcess(PodProcess(ns, name), 2*time.Second); err != nil {
-		return err
-	}
-	if err := ipCmd("netns", "del", r.Netns); err != nil {
-		return err
-	}
-	_ = os.Remove(l.podReadyFile(ns, name))
-	return os.Remove(l.podFile(ns, name))
-}
-
 // Reply is what a lab pod answers: who it is and whom it saw.
 type Reply struct {
 	// Pod is the pod's namespace/name, Node its node.
