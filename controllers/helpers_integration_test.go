@@ -508,10 +508,11 @@ func leaseHolder(t testing.TB) string {
 }
 
 // acquiredLease is what client-go's leader election logs when this
-// process becomes the leader. The Lease's holderIdentity (hostname and a
-// random UUID) does not tell two processes on one host apart, the log does:
-// a process that loses the Lease exits, so a live process that logged this
-// is the leader, unless it is frozen or about to learn it lost the Lease.
+// process becomes the leader. controller-runtime's holderIdentity is the
+// hostname and a random UUID that the process never prints, so the Lease
+// does not say which of two processes on one host leads; the log does: a
+// process that loses the Lease exits, so a live process that logged this is
+// the leader, unless it is frozen or about to learn it lost the Lease.
 const acquiredLease = "Successfully acquired lease"
 
 // attemptingLease is what it logs when a replica starts to compete for the

@@ -36,32 +36,26 @@ const (
 //     meant for that peer, with the peer's own local ASN and router ID, and no export policy is needed
 //     to keep one peer's paths away from another. A change to one peer (even a reset) never touches
 //     another's server.
-//
 //   - A session carries one address family, that of the peer's address: IPv4-unicast on an IPv4
 //     session, IPv6-unicast (MP-BGP, RFC 4760) on an IPv6 session. IPv6 NLRI over an IPv4 session
 //     would need an IPv6 next hop that the IPv4 session does not have (GoBGP would send the IPv4
 //     session address), so paths of the other family are ignored for that peer; peer both families
 //     to announce both.
-//
 //   - The next hop is left unspecified in every path; GoBGP fills in the session's local address
 //     (SourceAddress, or what the kernel picked), for eBGP and iBGP.
-//
 //   - No listening socket (GoBGP ListenPort -1), and no passive peering. With one server per peer, a
 //     passive session would need its own listener on the node's address and port 179; two passive
 //     peers reached through the same node address cannot both bind it, and GoBGP v3 has no API to
 //     hand an accepted connection to a server. Sharing one listening server would couple the
 //     sessions that this design keeps apart, and the BGPPeer API has no passive field, so it is left
 //     out.
-//
 //   - A global import policy rejects everything: nodes never learn routes.
-//
 //   - Graceful restart (RFC 4724), when enabled for a peer, advertises the capability with the restart
 //     time and the session's family (forwarding state preserved), so a router keeps our routes, marked
 //     stale, for the restart time when the speaker dies without closing the session. A planned
 //     Shutdown withdraws instead, and a reset (settings change) closes the session with a CEASE
 //     notification, after which the router drops the routes at once (the N-bit of RFC 8538 is not
 //     advertised).
-//
 //   - BFD (speaker/bfd), when enabled for a peer, runs beside the session and only ever takes it down
 //     after having been up: a BFD Down disables the GoBGP peer at once, a BFD Up re-creates it so it
 //     connects at once (GoBGP's EnablePeer would wait its idle hold). A BGP session is never held
