@@ -293,13 +293,17 @@ func destroyTopology() error {
 	}
 	stopPids(pids, 3*time.Second)
 	var errs []string
-	for _, ns := range nss {
-		if err := ipCmd("netns", "del", ns); err != nil {
+	// Root-namespace links first: deleting a namespace destroys its end of
+	// a veth, and the root end with it, but asynchronously (the kernel's
+	// namespace cleanup), so a link listed after the namespace went may be
+	// gone by the time it is deleted.
+	for _, l := range listLabLinks() {
+		if err := ipCmd("link", "del", l); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
-	for _, l := range listLabLinks() {
-		if err := ipCmd("link", "del", l); err != nil {
+	for _, ns := range nss {
+		if err := ipCmd("netns", "del", ns); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
