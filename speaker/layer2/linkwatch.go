@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -52,10 +56,11 @@ func listLinks(h *netlink.Handle) ([]link, error) {
 	return out, nil
 }
 
-// watchLinks calls changed with the candidate interfaces now and after
-// every netlink link or address event, until done is closed. Events are
-// coalesced: a burst costs one listing.
-func watchLinks(ns netns.NsHandle, done <-chan struct{}, changed func([]Interface), onError func(error)) error {
+// watchLinks calls changed with the candidate interfaces (and the IPVS
+// problem, see ipvsProblem) now and after every netlink link or address
+// event, until done is closed. Events are coalesced: a burst costs one
+// listing.
+func watchLinks(ns netns.NsHandle, done <-chan struct{}, changed func([]Interface, string), onError func(error)) error {
 	var h *netlink.Handle
 	var err error
 	if ns.IsOpen() {
@@ -89,7 +94,16 @@ func watchLinks(ns netns.NsHandle, done <-chan struct{}, changed func([]Interfac
 			onError(err)
 			return
 		}
-		changed(candidates(links))
+		var problem string
+		if slices.ContainsFunc(links, func(l link) bool { return l.Name == ipvsDevice }) {
+			var ignore, announce int
+			_ = inNetNS(ns, func() error {
+				ignore, announce = readSysctl("net/ipv4/conf/all/arp_ignore"), readSysctl("net/ipv4/conf/all/arp_announce")
+				return nil
+			})
+			problem = ipvsProblem(ignore, announce)
+		}
+		changed(candidates(links), problem)
 	}
 	refresh()
 	go func() {
@@ -121,4 +135,33 @@ func watchLinks(ns netns.NsHandle, done <-chan struct{}, changed func([]Interfac
 		}
 	}()
 	return nil
+}
+
+// ipvsDevice is the dummy device kube-proxy's IPVS mode binds every
+// Service address to.
+const ipvsDevice = "kube-ipvs0"
+
+// ipvsProblem says what is wrong when kube-proxy runs in IPVS mode (its
+// device exists) without strictARP: the kernel of every node then answers
+// ARP for the LoadBalancer addresses bound on kube-ipvs0, on every
+// interface, and clients reach random nodes. strictARP sets arp_ignore 1
+// and arp_announce 2; "" when they are set.
+func ipvsProblem(arpIgnore, arpAnnounce int) string {
+	if arpIgnore >= 1 && arpAnnounce >= 2 {
+		return ""
+	}
+	return fmt.Sprintf("kube-proxy runs in IPVS mode without strictARP (arp_ignore=%d, arp_announce=%d): every node answers ARP for the addresses on %s; set strictARP: true in the kube-proxy configuration", arpIgnore, arpAnnounce, ipvsDevice)
+}
+
+// readSysctl reads an integer under /proc/sys, -1 when it cannot.
+func readSysctl(name string) int {
+	b, err := os.ReadFile("/proc/sys/" + name)
+	if err != nil {
+		return -1
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1
+	}
+	return v
 }

@@ -126,11 +126,13 @@ type Speaker struct {
 	joinCh  chan joinResult
 	crashCh chan chan struct{}
 
-	mu       sync.Mutex
-	desired  Desired
-	ifaces   []Interface
-	ownedOut []Owned
-	ready    bool
+	mu      sync.Mutex
+	desired Desired
+	ifaces  []Interface
+	// ipvsProblem is set while kube-proxy's IPVS mode lacks strictARP.
+	ipvsProblem string
+	ownedOut    []Owned
+	ready       bool
 
 	// Run's loop state.
 	cluster     *cluster
@@ -146,6 +148,7 @@ type Speaker struct {
 	yielded     map[netip.Addr]string
 	lastMembers string
 	lastProblem string
+	lastIPVS    string
 }
 
 type ownedAddr struct {
@@ -232,9 +235,9 @@ func (s *Speaker) Ready() bool {
 func (s *Speaker) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	defer close(done)
-	err := watchLinks(s.opts.NetNS, done, func(ifaces []Interface) {
+	err := watchLinks(s.opts.NetNS, done, func(ifaces []Interface, ipvs string) {
 		s.mu.Lock()
-		s.ifaces = ifaces
+		s.ifaces, s.ipvsProblem = ifaces, ipvs
 		s.mu.Unlock()
 		s.poke()
 	}, func(err error) { s.log.Error(err, "Could not follow network interfaces") })
@@ -333,7 +336,12 @@ func (s *Speaker) step(now time.Time) {
 	s.mu.Lock()
 	d := s.desired
 	ifaces := s.ifaces
+	ipvs := s.ipvsProblem
 	s.mu.Unlock()
+	if ipvs != "" && d.Enabled && ipvs != s.lastIPVS {
+		s.log.Info("Layer 2 answers will compete with the kernel's", "problem", ipvs)
+	}
+	s.lastIPVS = ipvs
 
 	s.ensureCluster(d, now)
 	ready := s.cluster != nil && d.Synced && d.Enabled && (s.joined || (!s.rejected && now.Sub(s.joinStart) > s.opts.JoinGrace))
