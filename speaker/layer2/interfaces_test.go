@@ -1,6 +1,7 @@
 package layer2
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -111,7 +112,7 @@ func TestMetaRoundTrip(t *testing.T) {
 		many.Interfaces = append(many.Interfaces, Interface{Name: "interface-name" + string(rune('a'+i%26)), MAC: mac(byte(i)), Prefixes: pfx("198.18.1.11/24")})
 	}
 	b, err = many.encode()
-	if err != errMetaTooLarge || len(b) > MetaMaxSize {
+	if !errors.Is(err, errMetaTooLarge) || len(b) > MetaMaxSize {
 		t.Fatalf("40 interfaces: %d bytes, error %v; want at most %d bytes and errMetaTooLarge", len(b), err, MetaMaxSize)
 	}
 	if got, err := decodeMeta(b); err != nil || len(got.Interfaces) == 0 || len(got.Interfaces) == 40 {
