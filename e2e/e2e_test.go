@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -1131,4 +1132,51 @@ func TestGracefulRestart(t *testing.T) {
 				res.Errors, res.Requests, n1.Name, res.LastError, res.FailedAt)
 		}
 	})
+}
+
+// The layer 2 client's tools see the nodes' segment: arping and ndisc6 from
+// sm-l2client get a node's fabric MAC address, and the neighbour watch
+// records the entry the kernel learns when traffic flows.
+func TestLayer2Client(t *testing.T) {
+	l, _ := setup(t, "e2e-l2client")
+	n1 := l.NodeList[0]
+	out, err := lab.NetnsExec(n1.Netns, "cat", "/sys/class/net/fabric/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, err := net.ParseMAC(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.FlushNeigh(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := l.WatchNeigh()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	start := time.Now()
+
+	got, err := lab.ARPing(n1.Addr, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got6, err := lab.NDisc(n1.AddrV6, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != mac.String() || got6.String() != mac.String() {
+		t.Fatalf("ARP says %s is at %s, NDP says %s is at %s; %s's fabric link is %s", n1.Addr, got, n1.AddrV6, got6, n1.Name, mac)
+	}
+	// A connection attempt (refused: nothing listens on port 9) makes the
+	// kernel resolve the address into its neighbour table.
+	_, _ = lab.NetnsExec(lab.NetnsL2Client, "curl", "-s", "--max-time", "2", "http://"+n1.Addr.String()+":9/")
+	c, err := w.Wait(start, 10*time.Second, func(c lab.NeighChange) bool {
+		return c.Addr == n1.Addr && strings.EqualFold(c.LLAddr, mac.String()) && !c.Deleted
+	})
+	if err != nil {
+		t.Fatalf("neighbour changes %+v: %v", w.Changes(), err)
+	}
+	t.Logf("sm-l2client learnt %s at %s (%s) %s after the start", c.Addr, c.LLAddr, c.State, c.At.Sub(start).Round(time.Millisecond))
 }
