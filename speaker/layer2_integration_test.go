@@ -54,11 +54,21 @@ func TestReconcilerFeedsLayer2(t *testing.T) {
 	const ns = "seamark-system"
 	ctx := t.Context()
 	c := env.Client
+	// The apiserver is shared with the package's other tests: everything
+	// created here goes again (the namespace stays, others use it).
 	create := func(obj client.Object) {
 		t.Helper()
 		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
 		}
+		if _, ok := obj.(*corev1.Namespace); ok {
+			return
+		}
+		t.Cleanup(func() {
+			if err := c.Delete(context.Background(), obj); err != nil && !apierrors.IsNotFound(err) {
+				t.Errorf("deleting %T %s: %v", obj, obj.GetName(), err)
+			}
+		})
 	}
 	create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	nodeIPs := map[string]string{"l2-a": "198.18.210.11", "l2-b": "198.18.210.12", "l2-x": "198.18.210.13"}
