@@ -133,8 +133,12 @@ func up(ctx context.Context, args []string) error {
 	}
 	fmt.Println()
 	lab.PrintTable(os.Stdout, rows, *requests)
-	fmt.Printf("\nThe lab is up. kubeconfig: %s\n  KUBECONFIG=%s kubectl get svc -A   (if you have kubectl)\n  vtysh --vty_socket %s/frr/%s -c 'show bgp summary'\n  ip -n %s route\n  ip netns exec %s nft list ruleset   (kube-proxy's rules on %s)\n  %s status | %s down\n",
-		l.Kubeconfig, l.Kubeconfig, l.StateDir, lab.NetnsRouter, lab.NetnsRouter, l.NodeList[0].Netns, l.NodeList[0].Name, os.Args[0], os.Args[0])
+	rules := "nft list ruleset"
+	if l.KubeProxyMode == "iptables" {
+		rules = "iptables-save"
+	}
+	fmt.Printf("\nThe lab is up. kubeconfig: %s\n  KUBECONFIG=%s kubectl get svc -A   (if you have kubectl)\n  vtysh --vty_socket %s/frr/%s -c 'show bgp summary'\n  ip -n %s route\n  ip netns exec %s %s   (kube-proxy's rules on %s)\n  %s status | %s down\n",
+		l.Kubeconfig, l.Kubeconfig, l.StateDir, lab.NetnsRouter, lab.NetnsRouter, l.NodeList[0].Netns, rules, l.NodeList[0].Name, os.Args[0], os.Args[0])
 	return nil
 }
 
