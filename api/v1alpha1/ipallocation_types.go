@@ -55,6 +55,25 @@ type IPAllocationStatus struct {
 	// ObservedGeneration is the generation the status was computed from.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// L2 is the node answering ARP/NDP for the address (layer 2 mode),
+	// written by that node's speaker when it takes the address.
+	// +optional
+	L2 *L2Owner `json:"l2,omitempty"`
+}
+
+// L2Owner is the node that answers ARP/NDP for an address.
+type L2Owner struct {
+	// Node is the owner's name.
+	// +kubebuilder:validation:MaxLength=253
+	Node string `json:"node"`
+	// Interface is the first interface the address is answered on.
+	// +kubebuilder:validation:MaxLength=15
+	// +optional
+	Interface string `json:"interface,omitempty"`
+	// Since is when the node took the address.
+	// +optional
+	Since metav1.Time `json:"since,omitempty"`
 }
 
 // IPAllocation is the lock on one granted address: its name is the address
@@ -69,6 +88,7 @@ type IPAllocationStatus struct {
 // +kubebuilder:printcolumn:name="Pool",type=string,JSONPath=`.spec.pool`
 // +kubebuilder:printcolumn:name="Namespace",type=string,JSONPath=`.spec.services[0].namespace`
 // +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.services[0].name`
+// +kubebuilder:printcolumn:name="Owner",type=string,JSONPath=`.status.l2.node`
 // +kubebuilder:printcolumn:name="Sharing-Key",type=string,JSONPath=`.spec.sharingKey`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type IPAllocation struct {
