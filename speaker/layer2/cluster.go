@@ -89,6 +89,10 @@ type cluster struct {
 	// copied there: memberlist updates the *Node it hands out under its own
 	// lock, so reading Members() fields later would race.
 	view map[string]member
+	// macs maps every MAC any member ever announced in its metadata to
+	// that member, also after it left the view: in a gossip partition the
+	// other side's claims must still be recognised as a speaker's.
+	macs map[[6]byte]string
 }
 
 // clusterConfig is what newCluster needs.
@@ -111,7 +115,7 @@ func newCluster(cc clusterConfig) (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memberlist key: %w", err)
 	}
-	c := &cluster{log: cc.log, keyring: keyring, port: int(cc.bind.Port()), changed: cc.changed, leaving: map[string]bool{}, view: map[string]member{}}
+	c := &cluster{log: cc.log, keyring: keyring, port: int(cc.bind.Port()), changed: cc.changed, leaving: map[string]bool{}, view: map[string]member{}, macs: map[[6]byte]string{}}
 	conf := cc.profile.memberlistConfig()
 	conf.Name = cc.name
 	conf.Keyring = keyring
@@ -206,6 +210,21 @@ func (c *cluster) record(n *memberlist.Node) {
 	meta, _ := decodeMeta(n.Meta)
 	a, _ := netip.AddrFromSlice(n.Addr)
 	c.view[n.Name] = member{name: n.Name, addr: a.Unmap(), meta: meta}
+	for _, i := range meta.Interfaces {
+		if len(i.MAC) == 6 {
+			c.macs[[6]byte(i.MAC)] = n.Name
+		}
+	}
+}
+
+// nodeByMAC returns the speaker that announced mac, or "".
+func (c *cluster) nodeByMAC(mac net.HardwareAddr) string {
+	if len(mac) != 6 {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.macs[[6]byte(mac)]
 }
 
 // join contacts the addresses (on the gossip port); it returns how many

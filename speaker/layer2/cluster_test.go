@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -136,4 +137,51 @@ func TestSpeakersElectOneOwner(t *testing.T) {
 			return got == successor.mac.String(), "entry " + got
 		})
 	})
+}
+
+// TestPartitionKeepsOneOwnerOnTheWire cuts one speaker's gossip (both
+// sides then think the other dead and claim its addresses) and checks that
+// conflict detection still leaves one owner per address — the one the
+// election over all nodes picks — and that after the heal the gossip
+// merges again.
+func TestPartitionKeepsOneOwnerOnTheWire(t *testing.T) {
+	l := newLab(t, 3)
+	var addrs []netip.Addr
+	for i := range 6 {
+		addrs = append(addrs, netip.MustParseAddr(fmt.Sprintf("198.18.210.%d", 80+i)))
+	}
+	for _, n := range l.nodes {
+		l.start(n, ProfileFast, addrs, testLogger(t))
+	}
+	all := l.nodeNames()
+	l.converged(t, addrs, all)
+	victim := l.nodes[0]
+	nsName := fmt.Sprintf("l2t-%s-n1", l.id)
+	nft := func(rules string) {
+		t.Helper()
+		cmd := exec.Command("ip", "netns", "exec", nsName, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(rules)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nft: %v\n%s", err, out)
+		}
+	}
+	nft(`table inet l2tpart {
+	chain in { type filter hook input priority 0; tcp dport 7946 drop; udp dport 7946 drop; tcp sport 7946 drop; udp sport 7946 drop; }
+	chain out { type filter hook output priority 0; tcp dport 7946 drop; udp dport 7946 drop; tcp sport 7946 drop; udp sport 7946 drop; }
+}`)
+	acquired := func() float64 { return testutil.ToFloat64(victim.speaker().metrics.changes.WithLabelValues("acquired")) }
+	before := acquired()
+	eventually(t, "the partitioned node, alone, to claim the others' addresses", func() (bool, string) {
+		got := testutil.ToFloat64(victim.speaker().metrics.members)
+		return got == 1 && acquired() > before, fmt.Sprintf("members %v, acquired %v (before %v)", got, acquired(), before)
+	})
+	// ...and the claims to be settled by conflict detection.
+	l.converged(t, addrs, all)
+
+	nft("delete table inet l2tpart")
+	eventually(t, "the gossip to merge", func() (bool, string) {
+		got := testutil.ToFloat64(victim.speaker().metrics.members)
+		return got == 3, fmt.Sprintf("members %v", got)
+	})
+	l.converged(t, addrs, all)
 }

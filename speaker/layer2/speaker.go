@@ -661,11 +661,7 @@ func (s *Speaker) handleConflict(c conflict, now time.Time) {
 	s.metrics.conflicts.Inc()
 	var owner string
 	if s.cluster != nil {
-		for _, m := range s.cluster.members(s.opts.NodeName) {
-			if slices.ContainsFunc(m.meta.Interfaces, func(i Interface) bool { return slices.Equal(i.MAC, c.mac) }) {
-				owner = m.name
-			}
-		}
+		owner = s.cluster.nodeByMAC(c.mac)
 	}
 	if owner != "" && Better(owner, s.opts.NodeName, o.key) {
 		s.yielded[c.addr] = owner
