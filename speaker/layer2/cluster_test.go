@@ -169,7 +169,9 @@ func TestPartitionKeepsOneOwnerOnTheWire(t *testing.T) {
 	chain in { type filter hook input priority 0; tcp dport 7946 drop; udp dport 7946 drop; tcp sport 7946 drop; udp sport 7946 drop; }
 	chain out { type filter hook output priority 0; tcp dport 7946 drop; udp dport 7946 drop; tcp sport 7946 drop; udp sport 7946 drop; }
 }`)
-	acquired := func() float64 { return testutil.ToFloat64(victim.speaker().metrics.changes.WithLabelValues("acquired")) }
+	acquired := func() float64 {
+		return testutil.ToFloat64(victim.speaker().metrics.changes.WithLabelValues("acquired"))
+	}
 	before := acquired()
 	eventually(t, "the partitioned node, alone, to claim the others' addresses", func() (bool, string) {
 		got := testutil.ToFloat64(victim.speaker().metrics.members)
