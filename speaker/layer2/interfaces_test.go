@@ -178,7 +178,7 @@ func TestElectLocal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := elect(tt.self, self, tt.others, tt.addrs)
+			got, _ := elect(tt.self, self, tt.others, tt.addrs)
 			if _, owns := got[vip]; owns != tt.want {
 				t.Errorf("%s owns %s: %v, want %v (winner of all three: %s)", tt.self, vip, owns, tt.want, winner)
 			}
@@ -195,4 +195,22 @@ func other(n string, i int) string {
 		}
 	}
 	return out[i]
+}
+
+func TestElectReportsMissingInterfaces(t *testing.T) {
+	self := []Interface{{Name: "eth0", MAC: mac(1), Prefixes: pfx("198.18.1.11/24")}}
+	a := netip.MustParseAddr
+	addrs := []Address{
+		{Addr: a("198.18.1.50"), Key: a("198.18.1.50"), Rules: []Rule{{Nodes: []string{"sm1"}}}},
+		{Addr: a("203.0.113.7"), Key: a("203.0.113.7"), Rules: []Rule{{Nodes: []string{"sm1"}}}},
+		{Addr: a("198.18.1.51"), Key: a("198.18.1.51"), Rules: []Rule{{Nodes: []string{"sm1"}, Interfaces: []string{"eno*"}}}},
+		{Addr: a("198.18.1.52"), Key: a("198.18.1.52"), Rules: []Rule{{Nodes: []string{"sm2"}}}},
+	}
+	owned, missing := elect("sm1", self, nil, addrs)
+	if _, ok := owned[a("198.18.1.50")]; !ok || len(owned) != 1 {
+		t.Errorf("owned %v, want only 198.18.1.50", owned)
+	}
+	if diff := cmp.Diff([]netip.Addr{a("203.0.113.7"), a("198.18.1.51")}, missing, cmpNetip); diff != "" {
+		t.Errorf("addresses without an interface (-want +got):\n%s", diff)
+	}
 }

@@ -368,7 +368,14 @@ func (s *Speaker) step(now time.Time) {
 	}
 	var want map[netip.Addr]wanted
 	if ready {
-		want = elect(s.opts.NodeName, ifaces, others, d.Addresses)
+		var noIface []netip.Addr
+		want, noIface = elect(s.opts.NodeName, ifaces, others, d.Addresses)
+		if len(noIface) > 0 {
+			// Logged when the count changes: the usual cause is an
+			// address outside the node's subnets or an interfaces
+			// pattern that matches nothing here.
+			s.problem("This node may own addresses but has no interface for them: no up interface's subnet contains them, or the L2Advertisement's interfaces match none here", "addresses", len(noIface), "first", noIface[0].String())
+		}
 	}
 	for a := range s.yielded {
 		delete(want, a)
@@ -490,8 +497,9 @@ type wanted struct {
 }
 
 // elect returns the addresses self wins among itself (with ifaces) and
-// the ready others, each with the local interfaces to answer on.
-func elect(self string, ifaces []Interface, others []member, addrs []Address) map[netip.Addr]wanted {
+// the ready others, each with the local interfaces to answer on, and the
+// addresses self is eligible for but has no interface for.
+func elect(self string, ifaces []Interface, others []member, addrs []Address) (map[netip.Addr]wanted, []netip.Addr) {
 	byName := make(map[string]*member, len(others))
 	for i := range others {
 		if others[i].meta.Ready {
@@ -499,13 +507,16 @@ func elect(self string, ifaces []Interface, others []member, addrs []Address) ma
 		}
 	}
 	out := map[netip.Addr]wanted{}
+	var noIface []netip.Addr
 	var cands []string
 	for _, a := range addrs {
 		cands = cands[:0]
 		var mine []Interface
 		var refresh time.Duration
+		listed := false
 		for _, r := range a.Rules {
 			if _, in := slices.BinarySearch(r.Nodes, self); in {
+				listed = true
 				if sel := Select(ifaces, a.Addr, r.Interfaces); len(sel) > 0 {
 					cands = append(cands, self)
 					mine = append(mine, sel...)
@@ -520,6 +531,9 @@ func elect(self string, ifaces []Interface, others []member, addrs []Address) ma
 				}
 			}
 		}
+		if listed && len(mine) == 0 {
+			noIface = append(noIface, a.Addr)
+		}
 		if len(mine) == 0 || Elect(a.Key, cands) != self {
 			continue
 		}
@@ -527,7 +541,7 @@ func elect(self string, ifaces []Interface, others []member, addrs []Address) ma
 		mine = slices.CompactFunc(mine, func(x, y Interface) bool { return x.Name == y.Name })
 		out[a.Addr] = wanted{key: a.Key, ifaces: mine, refresh: refresh}
 	}
-	return out
+	return out, noIface
 }
 
 // apply takes and releases addresses and opens and closes the sockets.
