@@ -143,8 +143,9 @@ func run(f *flags) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
+	var l2 *layer2.Speaker
 	if f.layer2 {
-		l2, err := newLayer2(f, mgr)
+		l2, err = newLayer2(f, mgr)
 		if err != nil {
 			return err
 		}
@@ -153,6 +154,13 @@ func run(f *flags) error {
 		if err := mgr.Add(&speaker.Layer2{Speaker: l2}); err != nil {
 			return fmt.Errorf("adding the layer 2 runnable: %w", err)
 		}
+	}
+	// What this node announces and why, for kubectl get speakerstatus and
+	// the controller's Announced condition; written only on change.
+	status := &speaker.StatusWriter{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), NodeName: f.nodeName, Log: ctrl.Log.WithName("status"),
+		Collect: func() speaker.StatusReport { return speaker.Report(r, bgpSpeaker, l2, f.layer2Profile) }}
+	if err := mgr.Add(status); err != nil {
+		return fmt.Errorf("adding the status writer: %w", err)
 	}
 	if err := mgr.Add(&speaker.Shutdown{Speaker: bgpSpeaker, Drain: f.shutdownDrain}); err != nil {
 		return fmt.Errorf("adding the shutdown runnable: %w", err)
