@@ -38,6 +38,7 @@ type fsm struct {
 	state       State
 	localDiag   Diag
 	remoteState State
+	remoteDiag  Diag
 	remoteDiscr uint32
 	// remoteMinRx is bfd.RemoteMinRxInterval; remoteDesiredTx and remoteMult are the remote's
 	// DesiredMinTx and DetectMult as last received.
@@ -54,6 +55,11 @@ type fsm struct {
 	polling        bool
 	// finalDue: a Poll arrived and the answering Final has not been sent yet.
 	finalDue bool
+
+	// remoteReplaced: the session last left Init or Up on a packet from a new remote session (a My
+	// Discriminator other than the one learnt), not on a failure: a router that re-creates its
+	// session (FRR does when bgpd registers or reconfigures it) starts it Down.
+	remoteReplaced bool
 
 	nextTx     time.Time // next periodic transmission
 	detectedAt time.Time // detection deadline; zero while not armed
@@ -157,9 +163,10 @@ func (m *fsm) setState(now time.Time, st State, diag Diag) bool {
 // receive processes a packet already checked by Parse and demultiplexed to this session
 // (RFC 5880 §6.8.6 from "Set bfd.RemoteDiscr"). It reports whether the session state changed.
 func (m *fsm) receive(now time.Time, p Packet) bool {
+	replaced := m.remoteDiscr != 0 && p.MyDiscriminator != m.remoteDiscr
 	// Learnt from every packet: a router may replace its session (new discriminator) at any time.
 	m.remoteDiscr = p.MyDiscriminator
-	m.remoteState = p.State
+	m.remoteState, m.remoteDiag = p.State, p.Diag
 	m.remoteMult = p.DetectMult
 	m.remoteDesiredTx = p.DesiredMinTx
 	if p.RequiredMinRx != m.remoteMinRx {
@@ -178,6 +185,9 @@ func (m *fsm) receive(now time.Time, p Packet) bool {
 
 	if m.state == StateAdminDown {
 		return false
+	}
+	if p.State == StateAdminDown || p.State == StateDown {
+		m.remoteReplaced = replaced
 	}
 	if p.State == StateAdminDown {
 		if m.state != StateDown {

@@ -146,6 +146,34 @@ func TestFSMHandshake(t *testing.T) {
 			wantState: StateDown, wantDiag: DiagNeighborDown,
 		},
 		{
+			name: "Up hears Down from a new remote session: Down, marked as the remote's replacement, not a failure",
+			steps: func(h *harness) {
+				up(h)
+				p := remote(StateDown, 0)
+				p.MyDiscriminator = 0xC
+				h.recv(p)
+			},
+			wantState: StateDown, wantDiag: DiagNeighborDown,
+			check: func(h *harness) {
+				if !h.m.remoteReplaced || h.m.remoteDiscr != 0xC {
+					h.fail("remoteReplaced %v, remote discriminator %#x; want true and 0xc", h.m.remoteReplaced, h.m.remoteDiscr)
+				}
+			},
+		},
+		{
+			name: "Up hears Down from the same remote session: a failure",
+			steps: func(h *harness) {
+				up(h)
+				h.recv(remote(StateDown, 0))
+			},
+			wantState: StateDown, wantDiag: DiagNeighborDown,
+			check: func(h *harness) {
+				if h.m.remoteReplaced {
+					h.fail("marked as a replacement")
+				}
+			},
+		},
+		{
 			name:      "Up hears AdminDown: Down, neighbour signalled",
 			steps:     func(h *harness) { up(h); h.recv(remote(StateAdminDown, 0xA)) },
 			wantState: StateDown, wantDiag: DiagNeighborDown,

@@ -58,6 +58,10 @@ type SessionStatus struct {
 	// RemoteState and RemoteDiag are as the remote last reported them.
 	RemoteState State
 	RemoteDiag  Diag
+	// Downs counts the times the session left Up. LastDownBenign says the last of them was no
+	// path failure (see benignDown): clients should not tear anything down for it (RFC 5882 §3.2).
+	Downs          uint64
+	LastDownBenign bool
 	// LocalDiscriminator and RemoteDiscriminator identify the session on each side (0: not known).
 	LocalDiscriminator, RemoteDiscriminator uint32
 	// TxInterval is the periodic interval before jitter; DetectionTime is how long the session
@@ -247,7 +251,11 @@ func (s *Session) publish(m *fsm, now time.Time, changed bool) {
 		st.Transitions++
 	}
 	st.State, st.Up, st.Diag = m.state, m.state == StateUp, m.localDiag
-	st.RemoteState, st.RemoteDiscriminator = m.remoteState, m.remoteDiscr
+	st.RemoteState, st.RemoteDiag, st.RemoteDiscriminator = m.remoteState, m.remoteDiag, m.remoteDiscr
+	if changed && prev == StateUp && m.state != StateUp {
+		st.Downs++
+		st.LastDownBenign = benignDown(m)
+	}
 	st.TxInterval, st.Polling = m.txInterval(), m.polling
 	st.DetectionTime = 0
 	if !m.detectedAt.IsZero() {
@@ -266,10 +274,33 @@ func (s *Session) publish(m *fsm, now time.Time, changed bool) {
 	case m.state == StateUp:
 		s.log.Info("BFD session up", kv...)
 	case prev == StateUp:
-		s.log.Info("BFD session down", append(kv, "diag", m.localDiag.String(), "remoteDiscriminator", m.remoteDiscr)...)
+		s.log.Info("BFD session down", append(kv, "diag", m.localDiag.String(), "remoteState", m.remoteState.String(),
+			"remoteDiag", m.remoteDiag.String(), "remoteReplacedSession", m.remoteReplaced, "remoteDiscriminator", m.remoteDiscr)...)
 	default:
 		s.log.V(1).Info("BFD session state changed", append(kv, "diag", m.localDiag.String())...)
 	}
+}
+
+// benignDown reports whether the session, just gone from Up to m.state, went down without a path
+// failure: we stopped it; or the remote signalled Down without reporting a failure of its own — it
+// took the session administratively down, replaced it (a new discriminator), or reports no
+// diagnostic or "neighbor signaled down" (FRR sends that from a session it deletes when bgpd
+// re-registers it with its local address, a moment after the BGP session comes up). A detection
+// timeout on either side, or a remote reporting its path or forwarding plane down, is a failure.
+func benignDown(m *fsm) bool {
+	switch {
+	case m.state == StateAdminDown:
+		return true
+	case m.localDiag != DiagNeighborDown:
+		return false
+	case m.remoteReplaced || m.remoteState == StateAdminDown:
+		return true
+	}
+	switch m.remoteDiag {
+	case DiagNone, DiagNeighborDown, DiagAdminDown:
+		return true
+	}
+	return false
 }
 
 // checkTimers fills in defaults and refuses what is out of bounds.

@@ -49,11 +49,12 @@ type bfdLink struct {
 	cfg  BFDConfig
 	stop chan struct{}
 	done chan struct{}
-	// wasUp: the BFD session has been Up since the BGP peer was last (re)enabled, so going down now
-	// is a failure to act on. disabled: the GoBGP peer is disabled because BFD went down. Both are
-	// only touched by the watcher goroutine, under session.bfdMu.
-	wasUp, disabled bool
-	disabledAt      time.Time
+	// downs is the BFD session's Downs count already acted on; disabled: the GoBGP peer is
+	// disabled because BFD went down. Only the watcher goroutine touches them, under
+	// session.bfdMu.
+	downs      uint64
+	disabled   bool
+	disabledAt time.Time
 }
 
 // applyBFD makes the session's BFD match c: started, stopped, or new timers. ctx bounds the
@@ -137,8 +138,11 @@ func (ss *session) watchBFD(link *bfdLink) {
 	}
 }
 
-// onBFD disables the GoBGP peer when BFD went down after being up, and enables it when BFD is up
-// again (or the router stopped sending BFD altogether, see bfdSilentRecovery).
+// onBFD disables the GoBGP peer when BFD left Up for a failure, and enables it when BFD is up
+// again (or the router stopped sending BFD altogether, see bfdSilentRecovery). A BFD session that
+// the router took administratively down or replaced (FRR re-creates a session when bgpd registers
+// it, a moment after the BGP session comes up) leaves BGP alone (RFC 5882 §3.2). It works from the
+// session's Downs count, so a Down followed by a quick recovery is not missed between two signals.
 func (ss *session) onBFD(link *bfdLink, st bfd.SessionStatus) {
 	ss.bfdMu.Lock()
 	defer ss.bfdMu.Unlock()
@@ -146,21 +150,28 @@ func (ss *session) onBFD(link *bfdLink, st bfd.SessionStatus) {
 		return
 	}
 	ctx := context.Background()
-	switch {
-	case st.Up && link.disabled:
-		ss.enablePeer(ctx, "BFD session up")
-		link.disabled, link.wasUp = false, true
-	case st.Up:
-		link.wasUp = true
-	case link.wasUp && !link.disabled && st.State != bfd.StateAdminDown:
-		ss.log.Info("Disabled BGP peer: BFD session down", "peer", ss.name, "address", ss.cfg.Address.String(),
-			"bfdState", st.State.String(), "diag", st.Diag.String())
-		if err := ss.srv.srv.DisablePeer(ctx, &gobgpapi.DisablePeerRequest{Address: ss.cfg.Address.String(), Communication: bfdDownCommunication}); err != nil {
-			ss.log.Info("Could not disable BGP peer after BFD went down", "peer", ss.name, "error", err.Error())
-			return
+	if st.Downs > link.downs {
+		link.downs = st.Downs
+		switch {
+		case st.LastDownBenign:
+			ss.log.Info("Kept BGP session: BFD went down by the router's own doing, not a failure", "peer", ss.name,
+				"address", ss.cfg.Address.String(), "bfdState", st.State.String(), "remoteState", st.RemoteState.String())
+		case !link.disabled:
+			ss.log.Info("Disabled BGP peer: BFD session down", "peer", ss.name, "address", ss.cfg.Address.String(),
+				"bfdState", st.State.String(), "diag", st.Diag.String(), "remoteDiag", st.RemoteDiag.String())
+			if err := ss.srv.srv.DisablePeer(ctx, &gobgpapi.DisablePeerRequest{Address: ss.cfg.Address.String(), Communication: bfdDownCommunication}); err != nil {
+				ss.log.Info("Could not disable BGP peer after BFD went down", "peer", ss.name, "error", err.Error())
+				return
+			}
+			link.disabled, link.disabledAt = true, time.Now()
 		}
-		link.disabled, link.wasUp, link.disabledAt = true, false, time.Now()
-	case link.disabled && time.Since(link.disabledAt) > bfdSilentRecovery && time.Since(st.LastReceived) > bfdSilentRecovery:
+	}
+	switch {
+	case !link.disabled:
+	case st.Up:
+		ss.enablePeer(ctx, "BFD session up")
+		link.disabled = false
+	case time.Since(link.disabledAt) > bfdSilentRecovery && time.Since(st.LastReceived) > bfdSilentRecovery:
 		ss.enablePeer(ctx, fmt.Sprintf("the router has sent no BFD packet for %s", bfdSilentRecovery))
 		link.disabled = false
 	}

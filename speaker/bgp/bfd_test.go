@@ -47,7 +47,7 @@ func sh(t testing.TB, args ...string) {
 
 // newFRRRouter starts zebra, bfdd and bgpd in a new namespace with a passive neighbour for the
 // speaker, BFD on it (profile "fast", 300 ms × 3) and timers 3/9 s.
-func newFRRRouter(t *testing.T) *frrRouter {
+func newFRRRouter(t *testing.T, extraBGP ...string) *frrRouter {
 	t.Helper()
 	requireRoot(t)
 	for _, d := range []string{"zebra", "bfdd", "bgpd"} {
@@ -75,6 +75,7 @@ func newFRRRouter(t *testing.T) *frrRouter {
 				}
 			}
 		}
+		_ = exec.Command("ip", "route", "del", "blackhole", bfdRouterAddr.String()+"/32").Run()
 		_ = exec.Command("ip", "link", "del", r.hostIf).Run()
 		_ = exec.Command("ip", "netns", "del", r.ns).Run()
 		_ = os.RemoveAll(dir)
@@ -99,8 +100,8 @@ router bgp %d
  neighbor %s timers 3 9
  neighbor %s bfd
  neighbor %s bfd profile fast
-!
-`, r.ns, routerASN, bfdRouterAddr, bfdSpeakerAddr, speakerASN, bfdSpeakerAddr, bfdSpeakerAddr, bfdSpeakerAddr, bfdSpeakerAddr),
+%s!
+`, r.ns, routerASN, bfdRouterAddr, bfdSpeakerAddr, speakerASN, bfdSpeakerAddr, bfdSpeakerAddr, bfdSpeakerAddr, bfdSpeakerAddr, strings.Join(extraBGP, "")),
 	}
 	u, err := user.Lookup("frr")
 	if err != nil {
@@ -141,6 +142,19 @@ router bgp %d
 		})
 	}
 	return r
+}
+
+// silence makes the speaker's side fall silent towards the router, as a node that lost power does:
+// a blackhole route for the router's address, so nothing the speaker sends (no BFD, no keepalive,
+// no FIN) arrives. A link down would not do: the veth's carrier loss reaches the router's end, and
+// FRR drops an eBGP session on interface down by itself (fast-external-failover).
+func (r *frrRouter) silence(t *testing.T, on bool) {
+	t.Helper()
+	op := "add"
+	if !on {
+		op = "del"
+	}
+	sh(t, "ip", "route", op, "blackhole", bfdRouterAddr.String()+"/32")
 }
 
 func (r *frrRouter) vtysh(cmds ...string) (string, error) {
@@ -202,9 +216,10 @@ func (r *frrRouter) view(t *testing.T) frrView {
 }
 
 // TestBFDWithFRR runs BGP and BFD against FRR's bgpd and bfdd: both come up; a timer change on the
-// BGPPeer reaches FRR without resetting BGP or BFD; a cut link takes BFD down, the GoBGP peer is
-// disabled and FRR drops the route; when the link returns, BFD and BGP come back without GoBGP's
-// idle hold; Shutdown sends BFD AdminDown after the withdrawal.
+// BGPPeer reaches FRR without resetting BGP or BFD; a speaker that falls silent is detected by FRR's
+// BFD, which drops the route and tells the speaker, whose GoBGP peer is disabled; when the path
+// returns, BFD and BGP come back without GoBGP's idle hold; Shutdown sends BFD AdminDown after the
+// withdrawal.
 func TestBFDWithFRR(t *testing.T) {
 	r := newFRRRouter(t)
 	log, _ := newTestLogger(t)
@@ -239,8 +254,9 @@ func TestBFDWithFRR(t *testing.T) {
 		t.Errorf("the timer change reset something at FRR: %+v (established %d before)", v, established)
 	}
 
-	// Cut the link on the speaker's side: no FIN, no CEASE reaches FRR.
-	sh(t, "ip", "link", "set", r.hostIf, "down")
+	// The speaker falls silent: no FIN, no CEASE, no BFD reaches FRR. FRR's BFD declares it down
+	// and tells it so; the speaker disables its peer.
+	r.silence(t, true)
 	ss := s.session("frr")
 	waitFor(t, 10*time.Second, "the GoBGP peer disabled by BFD", func() (bool, string) {
 		var admin gobgpapi.PeerState_AdminState
@@ -254,7 +270,7 @@ func TestBFDWithFRR(t *testing.T) {
 		return v.Prefixes == 0 && v.BFDStatus == "down", fmt.Sprintf("%+v", v)
 	})
 
-	sh(t, "ip", "link", "set", r.hostIf, "up")
+	r.silence(t, false)
 	back := time.Now()
 	waitFor(t, 30*time.Second, "BFD and BGP back", func() (bool, string) {
 		v, st := r.view(t), s.Status()[0]
@@ -271,4 +287,101 @@ func TestBFDWithFRR(t *testing.T) {
 		v := r.view(t)
 		return v.BFDStatus == "down" && strings.Contains(v.BFDRemoteDiag, "administratively") && v.Prefixes == 0, fmt.Sprintf("%+v", v)
 	})
+}
+
+// TestBFDAndGracefulRestart pins what FRR 8.4 does with both on (graceful restart negotiated on both
+// sides, BFD at 300 ms × 3):
+//
+//   - the speaker process crashes (SIGKILL; the node lives, its kernel closes the TCP session without
+//     a NOTIFICATION): FRR enters graceful-restart helper mode at once and keeps the routes, stale;
+//     the BFD Down that follows (the packets stopped with the process) does not remove them;
+//   - the node falls silent (power or link lost: no FIN, no NOTIFICATION): FRR's BFD fires while the
+//     session is still established, FRR resets it for BFD and drops the routes, no graceful restart.
+func TestBFDAndGracefulRestart(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		crash     bool
+		wantStale bool
+	}{
+		{name: "speaker crash: graceful restart keeps the route, stale", crash: true, wantStale: true},
+		{name: "node silent: BFD removes the route", crash: false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newFRRRouter(t, " bgp graceful-restart\n")
+			cfg := PeerConfig{Name: "frr", Address: bfdRouterAddr, ASN: routerASN, LocalASN: speakerASN, SourceAddress: bfdSpeakerAddr,
+				HoldTime: 9 * time.Second, KeepaliveTime: 3 * time.Second, ConnectRetryTime: time.Second,
+				GracefulRestart: true, RestartTime: 120 * time.Second, BFD: BFDConfig{Enabled: true}}
+			desired := crashHelperConfig{Peer: cfg, Paths: []Path{{Prefix: lbAddr}}}
+			var kill func()
+			if tt.crash {
+				kill = startCrashHelper(t, desired)
+			} else {
+				log, _ := newTestLogger(t)
+				mgr := bfd.New(bfd.Options{Logger: log.WithName("bfd")})
+				t.Cleanup(func() { _ = mgr.Close() })
+				s := New(Options{Logger: log, BFD: mgr})
+				shutdownOnCleanup(t, s)
+				if err := s.Reconcile(t.Context(), map[string]PeerDesired{"frr": {Config: cfg, Paths: desired.Paths}}); err != nil {
+					t.Fatalf("Reconcile: %v", err)
+				}
+				kill = func() { r.silence(t, true) }
+			}
+			// Established with BFD up, and stable: FRR re-registers its BFD session once after the
+			// first establishment (see docs/bfd.md), which can reset that first session.
+			var est int
+			waitFor(t, 30*time.Second, "BGP and BFD up at FRR, stable for 3s", func() (bool, string) {
+				v := r.view(t)
+				if v.BGPState != "Established" || v.Prefixes != 1 || v.BFDStatus != "up" {
+					est = 0
+					return false, fmt.Sprintf("%+v", v)
+				}
+				if est != v.Established {
+					est = v.Established
+					time.Sleep(3 * time.Second)
+					return false, "waiting to see it stable"
+				}
+				return true, ""
+			})
+			if out, _ := r.vtysh("show bgp neighbors " + bfdSpeakerAddr.String()); !strings.Contains(out, "Graceful Restart Capability: advertised and received") {
+				t.Fatalf("graceful restart not negotiated:\n%s", out)
+			}
+			kill()
+			waitFor(t, 15*time.Second, "FRR's BGP session and BFD down", func() (bool, string) {
+				v := r.view(t)
+				return v.BGPState != "Established" && v.BFDStatus == "down", fmt.Sprintf("%+v", v)
+			})
+			// Past FRR's BFD detection time (900 ms), so BFD had its say either way.
+			time.Sleep(2 * time.Second)
+			rib, err := r.vtysh("show bgp ipv4 unicast " + lbAddr.String() + " json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var route struct {
+				Paths []struct {
+					Stale bool `json:"stale"`
+				} `json:"paths"`
+			}
+			if err := json.Unmarshal([]byte(rib), &route); err != nil {
+				t.Fatalf("parsing %q: %v", rib, err)
+			}
+			stale := len(route.Paths) == 1 && route.Paths[0].Stale
+			if tt.wantStale != stale || (!tt.wantStale && len(route.Paths) != 0) {
+				t.Errorf("the route at FRR: %s; want stale %v", strings.Join(strings.Fields(rib), " "), tt.wantStale)
+			}
+			if !tt.crash {
+				out, _ := r.vtysh("show bgp neighbors " + bfdSpeakerAddr.String() + " json")
+				var n map[string]map[string]any
+				_ = json.Unmarshal([]byte(out), &n)
+				var why []string
+				for k, v := range n[bfdSpeakerAddr.String()] {
+					if strings.HasPrefix(k, "lastReset") || strings.HasPrefix(k, "lastNotification") || strings.HasPrefix(k, "lastError") {
+						why = append(why, fmt.Sprintf("%s=%v", k, v))
+					}
+				}
+				if !strings.Contains(strings.Join(why, " "), "BFD") {
+					t.Errorf("FRR's last reset was not BFD's: %v", why)
+				}
+			}
+		})
+	}
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+
+	"github.com/seamark-io/seamark/speaker/bfd"
 )
 
 // crashHelperEnv makes the test binary run a speaker instead of the tests (see runCrashHelper).
@@ -38,7 +40,7 @@ type crashHelperConfig struct {
 }
 
 // runCrashHelper runs a speaker until it is killed: it reconciles the given peer, prints "ready" once
-// the session is established, and then waits. Only a SIGKILL ends it (or, so it can never outlive a
+// the session is established (and its BFD session Up, when enabled), and then waits. Only a SIGKILL ends it (or, so it can never outlive a
 // crashed parent for long, a minute).
 func runCrashHelper(raw string) {
 	var cfg crashHelperConfig
@@ -46,7 +48,8 @@ func runCrashHelper(raw string) {
 		fmt.Fprintln(os.Stderr, "decoding helper config:", err)
 		os.Exit(2)
 	}
-	s := New(Options{Logger: funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})})
+	log := funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
+	s := New(Options{Logger: log, BFD: bfd.New(bfd.Options{Logger: log})})
 	ctx := context.Background()
 	if err := s.Reconcile(ctx, map[string]PeerDesired{cfg.Peer.Name: {Config: cfg.Peer, Paths: cfg.Paths}}); err != nil {
 		fmt.Fprintln(os.Stderr, "reconciling:", err)
@@ -54,7 +57,7 @@ func runCrashHelper(raw string) {
 	}
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
-		if st := s.Status(); len(st) == 1 && st[0].Up {
+		if st := s.Status(); len(st) == 1 && st[0].Up && (!cfg.Peer.BFD.Enabled || st[0].BFDState == "Up") {
 			fmt.Println("ready")
 			break
 		}

@@ -521,7 +521,33 @@ func TestGracefulRestartKeepsRoutesAfterCrash(t *testing.T) {
 	cfg := testPeer("gr", routerV4, basePort+9, "127.0.0.18", speakerASN)
 	cfg.GracefulRestart = true
 	cfg.RestartTime = 4 * time.Second
-	raw, err := json.Marshal(crashHelperConfig{Peer: cfg, Paths: []Path{{Prefix: lbAddr}, {Prefix: lbRange}}})
+	kill := startCrashHelper(t, crashHelperConfig{Peer: cfg, Paths: []Path{{Prefix: lbAddr}, {Prefix: lbRange}}})
+	waitFor(t, 30*time.Second, "both paths at the router", func() (bool, string) {
+		got := r.received(t, "127.0.0.18")
+		return len(got) == 2 && !got[lbAddr].Stale, fmt.Sprint(got)
+	})
+
+	kill()
+	waitFor(t, 10*time.Second, "the router to notice the dead session", func() (bool, string) {
+		st, _, _ := r.peer(t, "127.0.0.18")
+		return st != StateEstablished, string(st)
+	})
+	waitFor(t, 10*time.Second, "both paths kept, marked stale", func() (bool, string) {
+		got := r.received(t, "127.0.0.18")
+		return len(got) == 2 && got[lbAddr].Stale && got[lbRange].Stale, fmt.Sprint(got)
+	})
+	// They go when the restart time (4 s) has passed without the speaker coming back.
+	waitFor(t, 30*time.Second, "the stale paths to expire", func() (bool, string) {
+		got := r.received(t, "127.0.0.18")
+		return len(got) == 0, fmt.Sprint(got)
+	})
+}
+
+// startCrashHelper runs a speaker in a child process (see runCrashHelper), waits until it is ready,
+// and returns the function that SIGKILLs it.
+func startCrashHelper(t *testing.T, c crashHelperConfig) (kill func()) {
+	t.Helper()
+	raw, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,25 +586,9 @@ func TestGracefulRestartKeepsRoutesAfterCrash(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("speaker process not established after 30s")
 	}
-	waitFor(t, 30*time.Second, "both paths at the router", func() (bool, string) {
-		got := r.received(t, "127.0.0.18")
-		return len(got) == 2 && !got[lbAddr].Stale, fmt.Sprint(got)
-	})
-
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatalf("killing the speaker: %v", err)
+	return func() {
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatalf("killing the speaker: %v", err)
+		}
 	}
-	waitFor(t, 10*time.Second, "the router to notice the dead session", func() (bool, string) {
-		st, _, _ := r.peer(t, "127.0.0.18")
-		return st != StateEstablished, string(st)
-	})
-	waitFor(t, 10*time.Second, "both paths kept, marked stale", func() (bool, string) {
-		got := r.received(t, "127.0.0.18")
-		return len(got) == 2 && got[lbAddr].Stale && got[lbRange].Stale, fmt.Sprint(got)
-	})
-	// They go when the restart time (4 s) has passed without the speaker coming back.
-	waitFor(t, 30*time.Second, "the stale paths to expire", func() (bool, string) {
-		got := r.received(t, "127.0.0.18")
-		return len(got) == 0, fmt.Sprint(got)
-	})
 }
