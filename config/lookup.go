@@ -15,7 +15,7 @@ func (c *Config) NamespaceLabels(namespace string) labels.Set {
 }
 
 // PoolsFor returns the pools a Service may take addresses from, in
-// precedence order (DESIGN.md §4):
+// precedence order (docs/allocation.md, "Precedence and families"):
 //   - a Service naming a pool (seamark.io/pool) may use that pool only;
 //   - a Service requesting addresses may use every pool that admits it,
 //     autoAssign or not (a requested address must lie in one of them);

@@ -1,7 +1,7 @@
 // Package speaker is the node agent's core: the plan, a pure function from
 // the configuration snapshot, this node, the Services, their EndpointSlices
 // and the cluster's ServiceCIDRs to what this node announces to which BGP
-// peer (DESIGN.md §5), and the controller-runtime glue that recomputes the
+// peer (docs/architecture.md, "Announcing addresses"), and the controller-runtime glue that recomputes the
 // plan on every relevant change and hands it to speaker/bgp.
 //
 // The plan never does I/O and imports no client-go; the glue (Reconciler)

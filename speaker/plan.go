@@ -88,7 +88,8 @@ const (
 	ProblemHoldTimeZero = "HoldTimeZero"
 )
 
-// Compute returns the plan for in.Node, per DESIGN.md §5:
+// Compute returns the plan for in.Node, per docs/architecture.md
+// ("Announcing addresses"):
 //
 //   - The node's peers are config.PeersFor(node labels); shadowed ones are
 //     reported. Sessions stay up on a node that may not announce anything,

@@ -17,7 +17,7 @@ import (
 )
 
 // TestComputePaths checks which paths each peer of the node gets, one rule
-// of DESIGN.md §5 per case. want lists every peer the node has a session
+// of docs/architecture.md ("Announcing addresses") per case. want lists every peer the node has a session
 // with; nil paths mean a session that announces nothing.
 func TestComputePaths(t *testing.T) {
 	const (

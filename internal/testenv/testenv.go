@@ -30,7 +30,8 @@ import (
 const K8sVersion = "1.36.3"
 
 // ServiceClusterIPRange is the apiserver's --service-cluster-ip-range in
-// tests: documentation and benchmarking ranges only (DESIGN.md §7).
+// tests: documentation and benchmarking ranges only (docs/architecture.md,
+// "Tests").
 const ServiceClusterIPRange = "198.19.0.0/16,2001:db8:19::/112"
 
 // Env is a running control plane.
