@@ -20,6 +20,10 @@ const bfdSilentRecovery = 10 * time.Second
 // bfdPoll is how often a BFD watcher re-checks bfdSilentRecovery between state changes.
 const bfdPoll = time.Second
 
+// bfdNeverUpHint is how long a BFD session may stay down after it started before the log says so,
+// once, with what to check at the router.
+const bfdNeverUpHint = 30 * time.Second
+
 // bfdDownCommunication is the shutdown communication (RFC 9003) of the CEASE sent when BFD takes a
 // session down, so the router's log says why.
 const bfdDownCommunication = "seamark: BFD session down"
@@ -55,6 +59,9 @@ type bfdLink struct {
 	downs      uint64
 	disabled   bool
 	disabledAt time.Time
+	started    time.Time
+	everUp     bool
+	hinted     bool
 }
 
 // applyBFD makes the session's BFD match c: started, stopped, or new timers. ctx bounds the
@@ -90,7 +97,7 @@ func (ss *session) applyBFD(ctx context.Context, mgr *bfd.Manager, c BFDConfig) 
 	if err != nil {
 		return fmt.Errorf("starting BFD for peer %s: %w", ss.name, err)
 	}
-	link = &bfdLink{sess: sess, cfg: c, stop: make(chan struct{}), done: make(chan struct{})}
+	link = &bfdLink{sess: sess, cfg: c, stop: make(chan struct{}), done: make(chan struct{}), started: time.Now()}
 	ss.bfdMu.Lock()
 	ss.bfd = link
 	ss.bfdMu.Unlock()
@@ -150,6 +157,13 @@ func (ss *session) onBFD(link *bfdLink, st bfd.SessionStatus) {
 		return
 	}
 	ctx := context.Background()
+	link.everUp = link.everUp || st.Up
+	if !link.everUp && !link.hinted && time.Since(link.started) > bfdNeverUpHint {
+		link.hinted = true
+		ss.log.Info("BFD session not up", "peer", ss.name, "address", ss.cfg.Address.String(), "local", st.Local.String(),
+			"for", bfdNeverUpHint.String(), "packetsReceived", st.Received,
+			"hint", "the router needs bfdd and \"neighbor <node> bfd\", and UDP 3784 must pass both ways; BGP runs meanwhile")
+	}
 	if st.Downs > link.downs {
 		link.downs = st.Downs
 		switch {
