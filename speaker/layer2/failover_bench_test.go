@@ -18,7 +18,9 @@ var failoverRuns = flag.Int("l2.runs", 20, "failovers per case in BenchmarkFailo
 // BenchmarkFailover measures failover from the client's side: three
 // speakers on one segment, a client that has resolved the address, the
 // owner killed (crash: gossip and sockets stop at once, as under SIGKILL)
-// or stopped (graceful: the handover of a SIGTERM); the figure is the time
+// or stopped (graceful: the handover of a SIGTERM), or the Local-policy
+// endpoint moves away from it (endpoint: every speaker is told at once that
+// only the successor may own the address); the figure is the time
 // from the fault to the netlink neighbour update that shows the client's
 // entry on the new owner's MAC. The killed node is restarted between runs
 // and takes the address back. Run with
@@ -28,7 +30,7 @@ var failoverRuns = flag.Int("l2.runs", 20, "failovers per case in BenchmarkFailo
 // It prints p50/p90/max per profile and kind; there is no pass/fail.
 func BenchmarkFailover(b *testing.B) {
 	for _, profile := range []Profile{ProfileFast, ProfileBalanced} {
-		for _, kind := range []string{"crash", "graceful"} {
+		for _, kind := range []string{"crash", "graceful", "endpoint"} {
 			b.Run(fmt.Sprintf("%s/%s", profile, kind), func(b *testing.B) {
 				for range b.N {
 					d := failovers(b, profile, kind, *failoverRuns)
@@ -89,10 +91,13 @@ func failovers(b *testing.B, profile Profile, kind string, runs int) []time.Dura
 		start := time.Now()
 		go func() {
 			defer close(stopped)
-			if kind == "crash" {
+			switch kind {
+			case "crash":
 				owner.crash()
-			} else {
+			case "graceful":
 				owner.stop()
+			default:
+				l.moveEndpoints(addrs, []string{successor.name})
 			}
 		}()
 		deadline := time.After(30 * time.Second)
@@ -110,6 +115,10 @@ func failovers(b *testing.B, profile Profile, kind string, runs int) []time.Dura
 			}
 		}
 		<-stopped
+		if kind == "endpoint" {
+			l.moveEndpoints(addrs, all)
+			continue
+		}
 		l.start(owner, profile, addrs, log)
 	}
 	return out

@@ -133,6 +133,22 @@ func newLab(t testing.TB, n int) *l2lab {
 	l.cname = "l2t-" + l.id + "-c"
 	l.client = addNS(l.cname)
 	plug(l.cname, "pc", clientMACs, clientIP4.String()+"/24", clientIP6.String()+"/64")
+	// The kernel reports a veth's carrier, and the bridge starts
+	// forwarding on its port, asynchronously (linkwatch may take up to a
+	// second): frames sent before that are lost. Wait for every port.
+	ports := n + 1
+	eventually(t, "every bridge port forwarding and every eth0 up", func() (bool, string) {
+		out := sh(t, "bridge", "-n", br, "link", "show")
+		if got := strings.Count(out, "state forwarding"); got != ports {
+			return false, out
+		}
+		for _, ns := range created[1:] { // the nodes and the client
+			if o := sh(t, "ip", "-n", ns, "-o", "link", "show", "eth0"); !strings.Contains(o, "state UP") {
+				return false, o
+			}
+		}
+		return true, ""
+	})
 	return l
 }
 
@@ -155,8 +171,13 @@ func (l *l2lab) peers() []netip.Addr {
 // desired is what every node is told: addrs, each elected by itself, on
 // every node, on the subnet's interface.
 func (l *l2lab) desired(n *l2node, addrs []netip.Addr) Desired {
+	return l.desiredOn(n, addrs, l.nodeNames())
+}
+
+// desiredOn is desired with only nodes eligible (as when a Local-policy
+// Service's endpoints are on those nodes).
+func (l *l2lab) desiredOn(n *l2node, addrs []netip.Addr, nodes []string) Desired {
 	d := Desired{Enabled: true, Synced: true, Key: labKey, Advertise: n.ip4, Peers: l.peers()}
-	nodes := l.nodeNames()
 	for _, a := range addrs {
 		d.Addresses = append(d.Addresses, Address{Addr: a, Key: a, Rules: []Rule{{Nodes: nodes, Refresh: time.Minute}}})
 	}
@@ -180,6 +201,15 @@ func (l *l2lab) start(n *l2node, profile Profile, addrs []netip.Addr, log logr.L
 	n.sp, n.cancel, n.done = sp, cancel, done
 	n.mu.Unlock()
 	return sp
+}
+
+// moveEndpoints tells every running speaker that only nodes may own addrs.
+func (l *l2lab) moveEndpoints(addrs []netip.Addr, nodes []string) {
+	for _, n := range l.nodes {
+		if sp := n.speaker(); sp != nil {
+			sp.Reconcile(l.desiredOn(n, addrs, nodes))
+		}
+	}
 }
 
 // stop ends n's speaker gracefully (a SIGTERM) and waits for it.
