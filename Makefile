@@ -209,4 +209,4 @@ export SEAMARK_KUBE_PROXY_MODE := $(KUBE_PROXY_MODE)
 
 .PHONY: e2e
 e2e: build testbin lab-deps ## Run the end-to-end suite against the lab (root, FRR; KUBE_PROXY_MODE=iptables for kube-proxy's other mode).
-	go test $(GO_TEST_FLAGS) -tags e2e -timeout 30m -v ./e2e/...
+	go test $(GO_TEST_FLAGS) -tags e2e -timeout 30m -v ./e2e/
