@@ -95,7 +95,7 @@ soak: testbin ## Repeat the controller's split-brain scenarios 20 times (SOAK_RU
 
 .PHONY: stress-shutdown
 stress-shutdown: ## Repeat speaker/bgp's shutdown tests 50 times with GOMAXPROCS=1 beside a CPU-burning process (the race of issue 16).
-	@yes > /dev/null & busy=$$!; trap 'kill $$busy' EXIT; GOMAXPROCS=1 go test -count=50 -timeout 20m -run 'Shutdown' -v ./speaker/bgp/ | grep -E '^(--- |    --- |ok|FAIL)' | sort | uniq -c
+	@yes > /dev/null & busy=$$!; trap 'kill $$busy' EXIT; GOMAXPROCS=1 go test -count=50 -timeout 20m -run 'Shutdown' -v ./speaker/bgp/ | sed -E 's/ \([0-9.]+s\)$$//' | grep -E '^(--- |    --- |ok|FAIL)' | sort | uniq -c
 
 ##@ Release
 
