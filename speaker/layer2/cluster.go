@@ -217,6 +217,13 @@ func (c *cluster) record(n *memberlist.Node) {
 	}
 }
 
+// isLeaving reports whether name told us it is leaving.
+func (c *cluster) isLeaving(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaving[name]
+}
+
 // nodeByMAC returns the speaker that announced mac, or "".
 func (c *cluster) nodeByMAC(mac net.HardwareAddr) string {
 	if len(mac) != 6 {
@@ -325,7 +332,8 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 
 func (e *events) NotifyLeave(n *memberlist.Node) {
 	e.mu.Lock()
-	delete(e.leaving, n.Name)
+	// leaving stays until the node joins again: its late packets still
+	// must not win (see Speaker.handleConflict).
 	delete(e.view, n.Name)
 	e.mu.Unlock()
 	e.changed()

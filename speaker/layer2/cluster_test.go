@@ -1,6 +1,7 @@
 package layer2
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -8,7 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mdlayher/arp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -136,6 +139,22 @@ func TestSpeakersElectOneOwner(t *testing.T) {
 			got := l.clientNeigh(vip)
 			return got == successor.mac.String(), "entry " + got
 		})
+	})
+
+	t.Run("a late claim of the departed speaker does not take the address back", func(t *testing.T) {
+		// A gratuitous ARP with the departed owner's MAC (as one sent just
+		// before it left and delivered late would look): the successor
+		// must answer it with its own announcement, not yield.
+		sock := l.clientSocket(t, etherTypeARP)
+		successor := l.node(Elect(vip, slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == victim.name })))
+		sock.send(must(arpFrame(broadcastMAC, arp.OperationReply, victim.mac, vip, victim.mac, vip)))
+		if f := sock.next(5*time.Second, func(b []byte) bool {
+			m, err := parseARP(b)
+			return err == nil && bytes.Equal(m.sha, successor.mac) && m.spa == vip && m.tpa == vip
+		}); f == nil {
+			t.Fatalf("%s did not announce %s again after the departed owner's claim", successor.name, vip)
+		}
+		l.converged(t, addrs, slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == victim.name }))
 	})
 }
 

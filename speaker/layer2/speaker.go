@@ -145,7 +145,7 @@ type Speaker struct {
 	rejected    bool
 	owned       map[netip.Addr]*ownedAddr
 	responders  map[string]*responder
-	yielded     map[netip.Addr]string
+	yielded     map[netip.Addr]yield
 	lastMembers string
 	lastProblem string
 	lastIPVS    string
@@ -160,6 +160,17 @@ type ownedAddr struct {
 	refresh time.Duration
 	lastRe  time.Time // last conflict re-announcement
 }
+
+// yield is an address left to a better-scored speaker that claimed it.
+type yield struct {
+	node string
+	at   time.Time
+}
+
+// yieldUnseen is how long a yield to a speaker that is not in the live
+// view (a gossip partition) lasts before this node claims the address
+// again; if the other still claims it, the conflict yields it again.
+const yieldUnseen = 10 * time.Second
 
 type joinResult struct {
 	contacted, missing int
@@ -191,7 +202,7 @@ func New(opts Options) *Speaker {
 		opts: opts, log: opts.Logger, metrics: newMetrics(),
 		kick: make(chan struct{}, 1), conflCh: make(chan conflict, 64),
 		joinCh: make(chan joinResult, 1), crashCh: make(chan chan struct{}),
-		owned: map[netip.Addr]*ownedAddr{}, responders: map[string]*responder{}, yielded: map[netip.Addr]string{},
+		owned: map[netip.Addr]*ownedAddr{}, responders: map[string]*responder{}, yielded: map[netip.Addr]yield{},
 	}
 	s.metrics.profile.WithLabelValues(string(opts.Profile)).Set(1)
 	return s
@@ -377,7 +388,17 @@ func (s *Speaker) step(now time.Time) {
 			s.problem("This node may own addresses but has no interface for them: no up interface's subnet contains them, or the L2Advertisement's interfaces match none here", "addresses", len(noIface), "first", noIface[0].String())
 		}
 	}
-	for a := range s.yielded {
+	live := make(map[string]bool, len(others))
+	for _, m := range others {
+		live[m.name] = true
+	}
+	for a, y := range s.yielded {
+		// A yield lasts while the winner is live, or, seen only on the
+		// wire (a partition), for yieldUnseen.
+		if !live[y.node] && now.Sub(y.at) > yieldUnseen {
+			delete(s.yielded, a)
+			continue
+		}
 		delete(want, a)
 	}
 	s.apply(want, ifaces, now)
@@ -677,8 +698,10 @@ func (s *Speaker) handleConflict(c conflict, now time.Time) {
 	if s.cluster != nil {
 		owner = s.cluster.nodeByMAC(c.mac)
 	}
-	if owner != "" && Better(owner, s.opts.NodeName, o.key) {
-		s.yielded[c.addr] = owner
+	// A speaker that said it is leaving never wins: its packets still in
+	// flight must not take the address from its successor.
+	if owner != "" && !s.cluster.isLeaving(owner) && Better(owner, s.opts.NodeName, o.key) {
+		s.yielded[c.addr] = yield{node: owner, at: now}
 		msg := fmt.Sprintf("Node %s (MAC %s) answers for %s and wins its election; this node yields until the membership changes", owner, c.mac, c.addr)
 		s.log.Info("Yielded layer 2 address to a better node", "ip", c.addr.String(), "node", owner, "mac", c.mac.String())
 		s.notify(c.addr, msg)
