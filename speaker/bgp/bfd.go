@@ -53,15 +53,66 @@ type bfdLink struct {
 	cfg  BFDConfig
 	stop chan struct{}
 	done chan struct{}
-	// downs is the BFD session's Downs count already acted on; disabled: the GoBGP peer is
-	// disabled because BFD went down. Only the watcher goroutine touches them, under
-	// session.bfdMu.
-	downs      uint64
+	// state is what the watcher acted on so far; only it touches it, under session.bfdMu.
+	state bfdState
+}
+
+// bfdState is what a BFD watcher has acted on so far.
+type bfdState struct {
+	// downs is the BFD session's Downs count already acted on.
+	downs uint64
+	// disabled: the GoBGP peer is disabled because BFD went down, since disabledAt.
 	disabled   bool
 	disabledAt time.Time
-	started    time.Time
-	everUp     bool
-	hinted     bool
+	// started is when the BFD session started; everUp, whether it has been Up since; hinted,
+	// whether the "not up" hint was logged.
+	started        time.Time
+	everUp, hinted bool
+}
+
+// bfdDecision is what to do about one BFD status; disable comes before enable when both are set
+// (a Down and a recovery seen at once).
+type bfdDecision struct {
+	disable, enable bool
+	// benignDown: a Down to log and leave alone; hint: log that BFD never came up.
+	benignDown, hint bool
+	enableReason     string
+}
+
+// decideBFD is the BFD watcher's rule, pure: from what was acted on so far and the BFD session's
+// status at now, what to do and the new state.
+//
+//   - A Down (the session's Downs count moved) that was a failure disables the peer, unless it
+//     already is; a benign one (the router's own doing, see bfd.SessionStatus) is only logged.
+//   - A disabled peer is enabled when BFD is Up, or when the router has sent no BFD packet for
+//     bfdSilentRecovery (a router that runs BFD only for established sessions never would).
+//   - A session that has never been Up bfdNeverUpHint after it started is logged once.
+func decideBFD(s bfdState, st bfd.SessionStatus, now time.Time) (bfdDecision, bfdState) {
+	var d bfdDecision
+	s.everUp = s.everUp || st.Up
+	if !s.everUp && !s.hinted && now.Sub(s.started) > bfdNeverUpHint {
+		s.hinted, d.hint = true, true
+	}
+	if st.Downs > s.downs {
+		s.downs = st.Downs
+		switch {
+		case st.LastDownBenign:
+			d.benignDown = true
+		case !s.disabled:
+			d.disable = true
+			s.disabled, s.disabledAt = true, now
+		}
+	}
+	switch {
+	case !s.disabled:
+	case st.Up:
+		d.enable, d.enableReason = true, "BFD session up"
+		s.disabled = false
+	case now.Sub(s.disabledAt) > bfdSilentRecovery && now.Sub(st.LastReceived) > bfdSilentRecovery:
+		d.enable, d.enableReason = true, fmt.Sprintf("the router has sent no BFD packet for %s", bfdSilentRecovery)
+		s.disabled = false
+	}
+	return d, s
 }
 
 // applyBFD makes the session's BFD match c: started, stopped, or new timers. ctx bounds the
@@ -97,7 +148,7 @@ func (ss *session) applyBFD(ctx context.Context, mgr *bfd.Manager, c BFDConfig) 
 	if err != nil {
 		return fmt.Errorf("starting BFD for peer %s: %w", ss.name, err)
 	}
-	link = &bfdLink{sess: sess, cfg: c, stop: make(chan struct{}), done: make(chan struct{}), started: time.Now()}
+	link = &bfdLink{sess: sess, cfg: c, stop: make(chan struct{}), done: make(chan struct{}), state: bfdState{started: time.Now()}}
 	ss.bfdMu.Lock()
 	ss.bfd = link
 	ss.bfdMu.Unlock()
@@ -124,7 +175,7 @@ func (ss *session) stopBFD(ctx context.Context) {
 	link.sess.Stop(ctx)
 	ss.bfdMu.Lock()
 	defer ss.bfdMu.Unlock()
-	if link.disabled && !ss.isStopping() {
+	if link.state.disabled && !ss.isStopping() {
 		ss.enablePeer(context.Background(), "BFD was turned off")
 	}
 }
@@ -145,50 +196,40 @@ func (ss *session) watchBFD(link *bfdLink) {
 	}
 }
 
-// onBFD disables the GoBGP peer when BFD left Up for a failure, and enables it when BFD is up
-// again (or the router stopped sending BFD altogether, see bfdSilentRecovery). A BFD session that
-// the router took administratively down or replaced (FRR re-creates a session when bgpd registers
-// it, a moment after the BGP session comes up) leaves BGP alone (RFC 5882 §3.2). It works from the
-// session's Downs count, so a Down followed by a quick recovery is not missed between two signals.
+// onBFD carries out decideBFD for the BFD session's current status. A BFD session that the router
+// took administratively down or replaced (FRR re-creates a session when bgpd registers it, a moment
+// after the BGP session comes up) leaves BGP alone (RFC 5882 §3.2).
 func (ss *session) onBFD(link *bfdLink, st bfd.SessionStatus) {
 	ss.bfdMu.Lock()
 	defer ss.bfdMu.Unlock()
 	if ss.isStopping() || ss.bfd != link {
 		return
 	}
-	ctx := context.Background()
-	link.everUp = link.everUp || st.Up
-	if !link.everUp && !link.hinted && time.Since(link.started) > bfdNeverUpHint {
-		link.hinted = true
-		ss.log.Info("BFD session not up", "peer", ss.name, "address", ss.cfg.Address.String(), "local", st.Local.String(),
+	d, next := decideBFD(link.state, st, time.Now())
+	addr := ss.cfg.Address.String()
+	if d.hint {
+		ss.log.Info("BFD session not up", "peer", ss.name, "address", addr, "local", st.Local.String(),
 			"for", bfdNeverUpHint.String(), "packetsReceived", st.Received,
 			"hint", "the router needs bfdd and \"neighbor <node> bfd\", and UDP 3784 must pass both ways; BGP runs meanwhile")
 	}
-	if st.Downs > link.downs {
-		link.downs = st.Downs
-		switch {
-		case st.LastDownBenign:
-			ss.log.Info("Kept BGP session: BFD went down by the router's own doing, not a failure", "peer", ss.name,
-				"address", ss.cfg.Address.String(), "bfdState", st.State.String(), "remoteState", st.RemoteState.String())
-		case !link.disabled:
-			ss.log.Info("Disabled BGP peer: BFD session down", "peer", ss.name, "address", ss.cfg.Address.String(),
-				"bfdState", st.State.String(), "diag", st.Diag.String(), "remoteDiag", st.RemoteDiag.String())
-			if err := ss.srv.srv.DisablePeer(ctx, &gobgpapi.DisablePeerRequest{Address: ss.cfg.Address.String(), Communication: bfdDownCommunication}); err != nil {
-				ss.log.Info("Could not disable BGP peer after BFD went down", "peer", ss.name, "error", err.Error())
-				return
-			}
-			link.disabled, link.disabledAt = true, time.Now()
+	if d.benignDown {
+		ss.log.Info("Kept BGP session: BFD went down by the router's own doing, not a failure", "peer", ss.name,
+			"address", addr, "bfdState", st.State.String(), "remoteState", st.RemoteState.String(), "remoteDiag", st.RemoteDiag.String())
+	}
+	ctx := context.Background()
+	if d.disable {
+		ss.log.Info("Disabled BGP peer: BFD session down", "peer", ss.name, "address", addr,
+			"bfdState", st.State.String(), "diag", st.Diag.String(), "remoteDiag", st.RemoteDiag.String())
+		if err := ss.srv.srv.DisablePeer(ctx, &gobgpapi.DisablePeerRequest{Address: addr, Communication: bfdDownCommunication}); err != nil {
+			// Left as it was: the next status (at most bfdPoll away) tries again.
+			ss.log.Info("Could not disable BGP peer after BFD went down", "peer", ss.name, "error", err.Error())
+			next.downs, next.disabled = link.state.downs, link.state.disabled
 		}
 	}
-	switch {
-	case !link.disabled:
-	case st.Up:
-		ss.enablePeer(ctx, "BFD session up")
-		link.disabled = false
-	case time.Since(link.disabledAt) > bfdSilentRecovery && time.Since(st.LastReceived) > bfdSilentRecovery:
-		ss.enablePeer(ctx, fmt.Sprintf("the router has sent no BFD packet for %s", bfdSilentRecovery))
-		link.disabled = false
+	if d.enable {
+		ss.enablePeer(ctx, d.enableReason)
 	}
+	link.state = next
 }
 
 // enablePeer brings a peer disabled by BFD back. GoBGP's EnablePeer would wait its idle hold time
