@@ -3,6 +3,7 @@ package layer2
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"slices"
 
 	"fmt"
@@ -82,9 +83,14 @@ type cluster struct {
 	port    int
 	changed func() // membership or metadata changed
 
-	mu      sync.Mutex
-	meta    []byte
-	leaving map[string]bool
+	mu   sync.Mutex
+	meta []byte
+	// leaving maps a node to the instance (Meta.Instance) that said it is
+	// leaving; that instance stays out of the view even if memberlist
+	// reports it again (a late join), a new instance is let in.
+	leaving map[string]uint64
+	// instance is the last instance seen of every node.
+	instance map[string]uint64
 	// view is the live members as the event callbacks reported them,
 	// copied there: memberlist updates the *Node it hands out under its own
 	// lock, so reading Members() fields later would race.
@@ -115,7 +121,7 @@ func newCluster(cc clusterConfig) (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memberlist key: %w", err)
 	}
-	c := &cluster{log: cc.log, keyring: keyring, port: int(cc.bind.Port()), changed: cc.changed, leaving: map[string]bool{}, view: map[string]member{}, macs: map[[6]byte]string{}}
+	c := &cluster{log: cc.log, keyring: keyring, port: int(cc.bind.Port()), changed: cc.changed, leaving: map[string]uint64{}, instance: map[string]uint64{}, view: map[string]member{}, macs: map[[6]byte]string{}}
 	conf := cc.profile.memberlistConfig()
 	conf.Name = cc.name
 	conf.Keyring = keyring
@@ -196,7 +202,7 @@ func (c *cluster) members(self string) []member {
 	defer c.mu.Unlock()
 	out := make([]member, 0, len(c.view))
 	for name, m := range c.view {
-		if name != self && !c.leaving[name] {
+		if name != self && !c.isLeavingLocked(name) {
 			out = append(out, m)
 		}
 	}
@@ -210,6 +216,7 @@ func (c *cluster) record(n *memberlist.Node) {
 	meta, _ := decodeMeta(n.Meta)
 	a, _ := netip.AddrFromSlice(n.Addr)
 	c.view[n.Name] = member{name: n.Name, addr: a.Unmap(), meta: meta}
+	c.instance[n.Name] = meta.Instance
 	for _, i := range meta.Interfaces {
 		if len(i.MAC) == 6 {
 			c.macs[[6]byte(i.MAC)] = n.Name
@@ -221,7 +228,12 @@ func (c *cluster) record(n *memberlist.Node) {
 func (c *cluster) isLeaving(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.leaving[name]
+	return c.isLeavingLocked(name)
+}
+
+func (c *cluster) isLeavingLocked(name string) bool {
+	inst, ok := c.leaving[name]
+	return ok && inst == c.instance[name]
 }
 
 // nodeByMAC returns the speaker that announced mac, or "".
@@ -257,8 +269,9 @@ func (c *cluster) join(addrs []netip.Addr) (int, bool, error) {
 // sendLeaving tells every member, directly, that this node is leaving:
 // a datagram now, and a stream copy that covers a lost datagram. The
 // returned wait blocks until the stream copies are out (at most 200ms).
-func (c *cluster) sendLeaving(self string) (wait func()) {
-	msg := append([]byte{msgLeaving}, self...)
+func (c *cluster) sendLeaving(self string, instance uint64) (wait func()) {
+	msg := binary.BigEndian.AppendUint64([]byte{msgLeaving}, instance)
+	msg = append(msg, self...)
 	var wg sync.WaitGroup
 	for _, m := range c.members(self) {
 		n := &memberlist.Node{Name: m.name, Addr: m.addr.AsSlice(), Port: uint16(c.port)}
@@ -305,13 +318,13 @@ func (d *delegate) NodeMeta(limit int) []byte {
 }
 
 func (d *delegate) NotifyMsg(b []byte) {
-	if len(b) < 2 || b[0] != msgLeaving {
+	if len(b) < 10 || b[0] != msgLeaving {
 		return
 	}
 	d.mu.Lock()
-	d.leaving[string(b[1:])] = true
+	d.leaving[string(b[9:])] = binary.BigEndian.Uint64(b[1:9])
 	d.mu.Unlock()
-	d.log.V(1).Info("Heard a speaker leave", "node", string(b[1:]))
+	d.log.V(1).Info("Heard a speaker leave", "node", string(b[9:]))
 	d.changed()
 }
 
@@ -324,7 +337,6 @@ type events cluster
 
 func (e *events) NotifyJoin(n *memberlist.Node) {
 	e.mu.Lock()
-	delete(e.leaving, n.Name) // a restarted node is back
 	(*cluster)(e).record(n)
 	e.mu.Unlock()
 	e.changed()
@@ -332,8 +344,8 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 
 func (e *events) NotifyLeave(n *memberlist.Node) {
 	e.mu.Lock()
-	// leaving stays until the node joins again: its late packets still
-	// must not win (see Speaker.handleConflict).
+	// leaving stays: the instance's late packets still must not win
+	// (see Speaker.handleConflict).
 	delete(e.view, n.Name)
 	e.mu.Unlock()
 	e.changed()

@@ -2,6 +2,7 @@ package layer2
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -112,6 +113,10 @@ type Meta struct {
 	// Ready: the node takes part in elections (its caches synced, it has
 	// joined, its key works). A node that is not ready owns nothing.
 	Ready bool
+	// Instance is random per speaker process: a "leaving" message names
+	// the instance that leaves, so that a restarted speaker (a new
+	// instance) is not taken for the one that left.
+	Instance uint64
 	// Interfaces are its candidate interfaces, so that every node can
 	// tell whether it is eligible for an address (Select), and whose MAC a
 	// claim comes from.
@@ -127,16 +132,20 @@ const metaVersion = 1
 // that do.
 var errMetaTooLarge = errors.New("interfaces do not fit in the memberlist metadata")
 
-// encode returns the binary form: version, flags, interface count, then per
+// encode returns the binary form: version, flags, instance (8 bytes),
+// interface count, then per
 // interface name length, name, MAC, prefix count and per prefix its length
 // and 4 or 16 address bytes (the length byte's top bit marks IPv6). When the
 // interfaces do not fit, the trailing ones are left out and errMetaTooLarge
 // is returned with the truncated form.
 func (m Meta) encode() ([]byte, error) {
-	b := []byte{metaVersion, 0, 0}
+	b := []byte{metaVersion, 0}
 	if m.Ready {
 		b[1] |= 1
 	}
+	b = binary.BigEndian.AppendUint64(b, m.Instance)
+	b = append(b, 0)
+	const count = 10
 	var err error
 	for _, ifc := range m.Interfaces {
 		e := []byte{byte(len(ifc.Name))}
@@ -152,12 +161,12 @@ func (m Meta) encode() ([]byte, error) {
 				e = append(append(e, byte(p.Bits())|0x80), a[:]...)
 			}
 		}
-		if len(ifc.Name) > 255 || len(ifc.MAC) != 6 || len(ifc.Prefixes) > 255 || len(b)+len(e) > MetaMaxSize || b[2] == 255 {
+		if len(ifc.Name) > 255 || len(ifc.MAC) != 6 || len(ifc.Prefixes) > 255 || len(b)+len(e) > MetaMaxSize || b[count] == 255 {
 			err = errMetaTooLarge
 			break
 		}
 		b = append(b, e...)
-		b[2]++
+		b[count]++
 	}
 	return b, err
 }
@@ -165,12 +174,12 @@ func (m Meta) encode() ([]byte, error) {
 // decodeMeta parses encode's form; anything else is an error (a node of an
 // unknown version is not ready, so it owns nothing in our view).
 func decodeMeta(b []byte) (Meta, error) {
-	if len(b) < 3 || b[0] != metaVersion {
+	if len(b) < 11 || b[0] != metaVersion {
 		return Meta{}, fmt.Errorf("unknown metadata (%d bytes)", len(b))
 	}
-	m := Meta{Ready: b[1]&1 != 0}
-	n := int(b[2])
-	b = b[3:]
+	m := Meta{Ready: b[1]&1 != 0, Instance: binary.BigEndian.Uint64(b[2:10])}
+	n := int(b[10])
+	b = b[11:]
 	take := func(k int) ([]byte, error) {
 		if len(b) < k {
 			return nil, errors.New("truncated metadata")

@@ -90,7 +90,7 @@ func TestSelect(t *testing.T) {
 }
 
 func TestMetaRoundTrip(t *testing.T) {
-	m := Meta{Ready: true, Interfaces: []Interface{
+	m := Meta{Ready: true, Instance: 0x0102030405060708, Interfaces: []Interface{
 		{Name: "eth0", MAC: mac(1), Prefixes: pfx("198.18.1.11/24", "2001:db8:1::11/64")},
 		{Name: "vlan100", MAC: mac(5)},
 	}}

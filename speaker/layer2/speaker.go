@@ -118,13 +118,14 @@ var burst = []time.Duration{0, 1100 * time.Millisecond, 2200 * time.Millisecond}
 // announces them. Reconcile may be called from any goroutine; the work is
 // done by Run's loop.
 type Speaker struct {
-	opts    Options
-	log     logr.Logger
-	metrics *metrics
-	kick    chan struct{}
-	conflCh chan conflict
-	joinCh  chan joinResult
-	crashCh chan chan struct{}
+	opts     Options
+	log      logr.Logger
+	instance uint64 // Meta.Instance
+	metrics  *metrics
+	kick     chan struct{}
+	conflCh  chan conflict
+	joinCh   chan joinResult
+	crashCh  chan chan struct{}
 
 	mu      sync.Mutex
 	desired Desired
@@ -199,7 +200,7 @@ func New(opts Options) *Speaker {
 		opts.JoinGrace = 10 * time.Second
 	}
 	s := &Speaker{
-		opts: opts, log: opts.Logger, metrics: newMetrics(),
+		opts: opts, log: opts.Logger, metrics: newMetrics(), instance: rand.Uint64(),
 		kick: make(chan struct{}, 1), conflCh: make(chan conflict, 64),
 		joinCh: make(chan joinResult, 1), crashCh: make(chan chan struct{}),
 		owned: map[netip.Addr]*ownedAddr{}, responders: map[string]*responder{}, yielded: map[netip.Addr]yield{},
@@ -327,7 +328,7 @@ func (s *Speaker) handover() {
 	}
 	start := time.Now()
 	n := len(s.owned)
-	wait := s.cluster.sendLeaving(s.opts.NodeName)
+	wait := s.cluster.sendLeaving(s.opts.NodeName, s.instance)
 	// Keep answering while the successors announce: a client asking in
 	// between still gets an answer.
 	time.Sleep(s.opts.Linger)
@@ -357,7 +358,7 @@ func (s *Speaker) step(now time.Time) {
 	s.ensureCluster(d, now)
 	ready := s.cluster != nil && d.Synced && d.Enabled && (s.joined || (!s.rejected && now.Sub(s.joinStart) > s.opts.JoinGrace))
 	if s.cluster != nil {
-		meta, err := Meta{Ready: ready, Interfaces: ifaces}.encode()
+		meta, err := Meta{Ready: ready, Instance: s.instance, Interfaces: ifaces}.encode()
 		if err != nil {
 			s.problem("Not every interface fits in the gossip metadata; the others see only the first ones", "interfaces", len(ifaces))
 		}
