@@ -308,6 +308,7 @@ func (c *cluster) crash() { _ = c.ml.Shutdown() }
 // delegate is the memberlist.Delegate of a cluster.
 type delegate cluster
 
+// NodeMeta returns this node's metadata (memberlist.Delegate).
 func (d *delegate) NodeMeta(limit int) []byte {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -317,6 +318,7 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return d.meta
 }
 
+// NotifyMsg receives direct messages: only "leaving" (memberlist.Delegate).
 func (d *delegate) NotifyMsg(b []byte) {
 	if len(b) < 10 || b[0] != msgLeaving {
 		return
@@ -328,6 +330,8 @@ func (d *delegate) NotifyMsg(b []byte) {
 	d.changed()
 }
 
+// GetBroadcasts, LocalState and MergeRemoteState are unused: all state is
+// in the metadata (memberlist.Delegate).
 func (d *delegate) GetBroadcasts(int, int) [][]byte { return nil }
 func (d *delegate) LocalState(bool) []byte          { return nil }
 func (d *delegate) MergeRemoteState([]byte, bool)   {}
@@ -335,6 +339,7 @@ func (d *delegate) MergeRemoteState([]byte, bool)   {}
 // events is the memberlist.EventDelegate of a cluster.
 type events cluster
 
+// NotifyJoin records a member that joined (memberlist.EventDelegate).
 func (e *events) NotifyJoin(n *memberlist.Node) {
 	e.mu.Lock()
 	(*cluster)(e).record(n)
@@ -342,6 +347,7 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 	e.changed()
 }
 
+// NotifyLeave drops a member that left or died (memberlist.EventDelegate).
 func (e *events) NotifyLeave(n *memberlist.Node) {
 	e.mu.Lock()
 	// leaving stays: the instance's late packets still must not win
@@ -351,6 +357,7 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	e.changed()
 }
 
+// NotifyUpdate records a member's new metadata (memberlist.EventDelegate).
 func (e *events) NotifyUpdate(n *memberlist.Node) {
 	e.mu.Lock()
 	(*cluster)(e).record(n)
@@ -366,6 +373,7 @@ type nsTransport struct {
 	ns netns.NsHandle
 }
 
+// DialTimeout dials from the transport's namespace (memberlist.Transport).
 func (t *nsTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
 	var conn net.Conn
 	err := inNetNS(t.ns, func() error {
@@ -376,6 +384,7 @@ func (t *nsTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn,
 	return conn, err
 }
 
+// DialAddressTimeout is DialTimeout (memberlist.NodeAwareTransport).
 func (t *nsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
 	return t.DialTimeout(a.Addr, timeout)
 }
@@ -385,6 +394,7 @@ func (t *nsTransport) DialAddressTimeout(a memberlist.Address, timeout time.Dura
 // failed probe of a node that is simply gone.
 type logWriter struct{ log logr.Logger }
 
+// Write logs each line of p (io.Writer).
 func (w *logWriter) Write(p []byte) (int, error) {
 	sc := bufio.NewScanner(bytes.NewReader(p))
 	for sc.Scan() {

@@ -29,6 +29,7 @@ type errDrop struct {
 	err    error
 }
 
+// Error says why the packet was dropped.
 func (e *errDrop) Error() string { return fmt.Sprintf("dropped (%s): %v", e.reason, e.err) }
 
 func drop(reason string, format string, args ...any) error {
