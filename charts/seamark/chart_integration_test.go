@@ -128,8 +128,10 @@ var allFeatures = []string{
 func TestChartRendersObjectsTheAPIServerAccepts(t *testing.T) {
 	h := helm(t)
 	chart := filepath.Join(env.Root, "charts", "seamark")
-	if out, err := exec.Command(h, "lint", "--strict", chart).CombinedOutput(); err != nil {
-		t.Fatalf("helm lint --strict: %v\n%s", err, out)
+	for _, args := range [][]string{nil, allFeatures} {
+		if out, err := exec.Command(h, append([]string{"lint", "--strict", chart}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("helm lint --strict %v: %v\n%s", args, err, out)
+		}
 	}
 	installMonitoringCRDs(t)
 	ctx := context.Background()
