@@ -206,3 +206,42 @@ func TestPartitionKeepsOneOwnerOnTheWire(t *testing.T) {
 	})
 	l.converged(t, addrs, all)
 }
+
+// TestEndpointMoveKeepsOneOwner moves a Local-policy address's endpoints
+// (only another node may own it) and back, many times: the old owner sees
+// the new owner's announcement while it still owns the address, the new
+// owner may see the old one's answer; neither may leave it unowned.
+func TestEndpointMoveKeepsOneOwner(t *testing.T) {
+	l := newLab(t, 3)
+	vip := netip.MustParseAddr("198.18.210.90")
+	addrs := []netip.Addr{vip}
+	for _, n := range l.nodes {
+		l.start(n, ProfileFast, addrs, testLogger(t))
+	}
+	all := l.nodeNames()
+	owner := l.node(l.converged(t, addrs, all)[vip][0])
+	rest := slices.DeleteFunc(slices.Clone(all), func(n string) bool { return n == owner.name })
+	for i := range 6 {
+		to := l.node(rest[i%len(rest)])
+		if i%2 == 0 {
+			l.moveEndpoints(addrs, []string{to.name})
+		} else {
+			// The new owner learns first and takes the address while the
+			// old one still holds it and defends it; then the others learn.
+			conflicts := func() float64 { return testutil.ToFloat64(to.speaker().metrics.conflicts) }
+			before := conflicts()
+			l.moveEndpointsOn([]*l2node{to}, addrs, []string{to.name})
+			eventually(t, "the old owner to defend the address against the new one", func() (bool, string) {
+				return conflicts() > before, fmt.Sprintf("conflicts at %s: %v", to.name, conflicts())
+			})
+			l.moveEndpoints(addrs, []string{to.name})
+		}
+		l.converged(t, addrs, []string{to.name})
+		eventually(t, "the client's entry to follow the endpoints", func() (bool, string) {
+			got := l.resolve(t, vip)
+			return got == to.mac.String(), "entry " + got
+		})
+		l.moveEndpoints(addrs, all)
+		l.converged(t, addrs, all)
+	}
+}

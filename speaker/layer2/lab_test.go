@@ -205,7 +205,13 @@ func (l *l2lab) start(n *l2node, profile Profile, addrs []netip.Addr, log logr.L
 
 // moveEndpoints tells every running speaker that only nodes may own addrs.
 func (l *l2lab) moveEndpoints(addrs []netip.Addr, nodes []string) {
-	for _, n := range l.nodes {
+	l.moveEndpointsOn(l.nodes, addrs, nodes)
+}
+
+// moveEndpointsOn tells the speakers of on (the others learn later, as
+// informers do) that only nodes may own addrs.
+func (l *l2lab) moveEndpointsOn(on []*l2node, addrs []netip.Addr, nodes []string) {
+	for _, n := range on {
 		if sp := n.speaker(); sp != nil {
 			sp.Reconcile(l.desiredOn(n, addrs, nodes))
 		}

@@ -393,10 +393,17 @@ func (s *Speaker) step(now time.Time) {
 	for _, m := range others {
 		live[m.name] = true
 	}
+	var byAddr map[netip.Addr]*Address
+	if len(s.yielded) > 0 {
+		byAddr = make(map[netip.Addr]*Address, len(d.Addresses))
+		for i := range d.Addresses {
+			byAddr[d.Addresses[i].Addr] = &d.Addresses[i]
+		}
+	}
 	for a, y := range s.yielded {
-		// A yield lasts while the winner is live, or, seen only on the
-		// wire (a partition), for yieldUnseen.
-		if !live[y.node] && now.Sub(y.at) > yieldUnseen {
+		// A yield lasts while the winner may own the address, and is
+		// live or, seen only on the wire (a partition), for yieldUnseen.
+		if !mayOwn(byAddr[a], y.node) || (!live[y.node] && now.Sub(y.at) > yieldUnseen) {
 			delete(s.yielded, a)
 			continue
 		}
@@ -699,9 +706,21 @@ func (s *Speaker) handleConflict(c conflict, now time.Time) {
 	if s.cluster != nil {
 		owner = s.cluster.nodeByMAC(c.mac)
 	}
-	// A speaker that said it is leaving never wins: its packets still in
-	// flight must not take the address from its successor.
-	if owner != "" && !s.cluster.isLeaving(owner) && Better(owner, s.opts.NodeName, o.key) {
+	s.mu.Lock()
+	var addr *Address
+	for i := range s.desired.Addresses {
+		if s.desired.Addresses[i].Addr == c.addr {
+			addr = &s.desired.Addresses[i]
+		}
+	}
+	s.mu.Unlock()
+	// Yield only to a speaker that may own the address in this node's
+	// view (its claim is then newer than our view of it, or we are
+	// partitioned from it), never to one that said it is leaving: its
+	// packets still in flight must not take the address from its
+	// successor, nor to one that our inputs no longer let own it (its
+	// view of the endpoints lags ours; it will release).
+	if owner != "" && !s.cluster.isLeaving(owner) && mayOwn(addr, owner) && Better(owner, s.opts.NodeName, o.key) {
 		s.yielded[c.addr] = yield{node: owner, at: now}
 		msg := fmt.Sprintf("Node %s (MAC %s) answers for %s and wins its election; this node yields until the membership changes", owner, c.mac, c.addr)
 		s.log.Info("Yielded layer 2 address to a better node", "ip", c.addr.String(), "node", owner, "mac", c.mac.String())
@@ -721,6 +740,19 @@ func (s *Speaker) handleConflict(c conflict, now time.Time) {
 	s.log.Info("Saw another MAC claim an owned address", "ip", c.addr.String(), "mac", c.mac.String(), "interface", c.ifname, "node", owner)
 	s.notify(c.addr, msg)
 	s.announceDue(now)
+}
+
+// mayOwn reports whether a rule of a lists node.
+func mayOwn(a *Address, node string) bool {
+	if a == nil {
+		return false
+	}
+	for _, r := range a.Rules {
+		if _, ok := slices.BinarySearch(r.Nodes, node); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Speaker) notify(addr netip.Addr, msg string) {
