@@ -328,12 +328,14 @@ func (m *Manager) Collectors() []prometheus.Collector { return []prometheus.Coll
 
 type collector Manager
 
+// Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{sessionUpDesc, transitionsDesc, packetsDesc, detectionDesc, droppedDesc} {
 		ch <- d
 	}
 }
 
+// Collect implements prometheus.Collector: one sample per session and drop reason, read now.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m := (*Manager)(c)
 	for _, st := range m.Sessions() {

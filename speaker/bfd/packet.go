@@ -26,6 +26,7 @@ const (
 	StateUp        State = 3
 )
 
+// String returns the RFC's name of the state.
 func (s State) String() string {
 	switch s {
 	case StateAdminDown:
@@ -56,6 +57,7 @@ const (
 	DiagReverseConcatPathDown Diag = 8
 )
 
+// String returns the RFC's name of the diagnostic, in one word.
 func (d Diag) String() string {
 	switch d {
 	case DiagNone:
@@ -83,7 +85,9 @@ func (d Diag) String() string {
 // Packet is a BFD control packet (RFC 5880 §4.1) without authentication. The intervals are
 // durations; the wire carries microseconds.
 type Packet struct {
-	Diag  Diag
+	// Diag is the sender's diagnostic: why it last left Up.
+	Diag Diag
+	// State is the sender's session state.
 	State State
 	// Poll and Final are the P and F bits of a Poll Sequence (RFC 5880 §6.5).
 	Poll, Final bool

@@ -55,28 +55,34 @@ func (l *gobgpLogger) detach() {
 
 func (l *gobgpLogger) logger() logr.Logger { return l.sink.Load().log }
 
+// Panic, Fatal, Error, Warn, Info and Debug implement GoBGP's log.Logger (see gobgpLogger). Panic
+// logs and panics.
 func (l *gobgpLogger) Panic(msg string, fields gobgplog.Fields) {
 	l.logger().Error(nil, msg, kv(fields)...)
 	// GoBGP calls Panic for broken invariants and does not expect to continue.
 	panic(fmt.Sprintf("gobgp: %s", msg))
 }
 
+// Fatal logs and panics (see below).
 func (l *gobgpLogger) Fatal(msg string, fields gobgplog.Fields) {
 	l.logger().Error(nil, msg, kv(fields)...)
 	// A library must not os.Exit; an unrecovered panic still stops the process as GoBGP expects.
 	panic(fmt.Sprintf("gobgp: %s", msg))
 }
 
+// Error is logged at V(0).
 func (l *gobgpLogger) Error(msg string, fields gobgplog.Fields) {
 	l.problem(msg, fields, false)
 	l.logger().Error(nil, msg, kv(fields)...)
 }
 
+// Warn is logged at V(0).
 func (l *gobgpLogger) Warn(msg string, fields gobgplog.Fields) {
 	l.problem(msg, fields, false)
 	l.logger().Info(msg, kv(fields)...)
 }
 
+// Info is logged at V(1).
 func (l *gobgpLogger) Info(msg string, fields gobgplog.Fields) {
 	if msg == "Peer Down" {
 		l.problem(msg, fields, false)
@@ -84,6 +90,7 @@ func (l *gobgpLogger) Info(msg string, fields gobgplog.Fields) {
 	l.logger().V(1).Info(msg, kv(fields)...)
 }
 
+// Debug is logged at V(2); its connect failures and state changes feed the session's diagnosis.
 func (l *gobgpLogger) Debug(msg string, fields gobgplog.Fields) {
 	switch msg {
 	case "failed to connect":

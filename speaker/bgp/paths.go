@@ -27,6 +27,7 @@ func familyOf(a netip.Addr) family {
 	return familyIPv6
 }
 
+// String names the family as logs and GoBGP do ("ipv4-unicast", "ipv6-unicast").
 func (f family) String() string {
 	if f == familyIPv4 {
 		return "ipv4-unicast"

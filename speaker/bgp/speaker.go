@@ -387,11 +387,13 @@ func (s *Speaker) Collectors() []prometheus.Collector {
 
 type collector Speaker
 
+// Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- sessionUpDesc
 	ch <- announcedDesc
 }
 
+// Collect implements prometheus.Collector from the sessions' status, read now.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range (*Speaker)(c).Status() {
 		up := 0.0
