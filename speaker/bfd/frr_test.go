@@ -33,6 +33,10 @@ var (
 	routerAddr   = netip.MustParseAddr("198.18.200.2")
 	nodeAddrV6   = netip.MustParseAddr("2001:db8:bfd::1")
 	routerAddrV6 = netip.MustParseAddr("2001:db8:bfd::2")
+	// nodeAddr2 is a second node address: a second IPv4 session through the same receive socket
+	// (FRR keys single-hop sessions by peer and interface, so the second session needs a second
+	// peer address at FRR, ours).
+	nodeAddr2 = netip.MustParseAddr("198.18.200.4")
 )
 
 // requireRootAndFRR skips when the test cannot create namespaces or has no bfdd; CI runs as root
@@ -103,6 +107,7 @@ func newTopo(t testing.TB) *topo {
 		{"ip", "-n", tp.router, "link", "set", "lo", "up"},
 		{"ip", "-n", tp.node, "addr", "add", nodeAddr.String() + "/24", "dev", tp.nodeIf},
 		{"ip", "-n", tp.router, "addr", "add", routerAddr.String() + "/24", "dev", tp.routerIf},
+		{"ip", "-n", tp.node, "addr", "add", nodeAddr2.String() + "/24", "dev", tp.nodeIf},
 		{"ip", "-n", tp.node, "addr", "add", nodeAddrV6.String() + "/64", "dev", tp.nodeIf, "nodad"},
 		{"ip", "-n", tp.router, "addr", "add", routerAddrV6.String() + "/64", "dev", tp.routerIf, "nodad"},
 		{"ip", "-n", tp.node, "link", "set", tp.nodeIf, "up"},
@@ -154,7 +159,7 @@ func setns(f *os.File) error {
 func (tp *topo) bfddConf(rxMs, txMs, mult int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "hostname %s\nlog timestamp precision 3\nbfd\n", tp.router)
-	for _, p := range [][2]netip.Addr{{nodeAddr, routerAddr}, {nodeAddrV6, routerAddrV6}} {
+	for _, p := range [][2]netip.Addr{{nodeAddr, routerAddr}, {nodeAddr2, routerAddr}, {nodeAddrV6, routerAddrV6}} {
 		fmt.Fprintf(&b, " peer %s local-address %s interface %s\n  receive-interval %d\n  transmit-interval %d\n  detect-multiplier %d\n !\n",
 			p[0], p[1], tp.routerIf, rxMs, txMs, mult)
 	}
@@ -234,6 +239,7 @@ func (tp *topo) vtysh(command string) (string, error) {
 // frrPeer is a session as `show bfd peers json` reports it.
 type frrPeer struct {
 	Peer             string `json:"peer"`
+	Local            string `json:"local"`
 	ID               uint32 `json:"id"`
 	RemoteID         uint32 `json:"remote-id"`
 	Status           string `json:"status"`
@@ -245,9 +251,9 @@ type frrPeer struct {
 	RemoteMult       int    `json:"remote-detect-multiplier"`
 }
 
-// frrPeer returns FRR's view of its session with peer; false while bfdd does not answer (it is
-// polled, and may be restarting) or has no such session.
-func (tp *topo) frrPeer(t testing.TB, peer netip.Addr) (frrPeer, bool) {
+// frrPeerLocal returns FRR's view of its session with peer from its address local; false while
+// bfdd does not answer (it is polled, and may be restarting) or has no such session.
+func (tp *topo) frrPeerLocal(t testing.TB, peer, local netip.Addr) (frrPeer, bool) {
 	t.Helper()
 	out, err := tp.vtysh("show bfd peers json")
 	if err != nil {
@@ -258,7 +264,7 @@ func (tp *topo) frrPeer(t testing.TB, peer netip.Addr) (frrPeer, bool) {
 		t.Fatalf("parsing %q: %v", out, err)
 	}
 	for _, p := range peers {
-		if p.Peer == peer.String() {
+		if p.Peer == peer.String() && p.Local == local.String() {
 			return p, true
 		}
 	}

@@ -19,7 +19,9 @@ func testLogger(t testing.TB) Options {
 	return Options{Logger: funcr.New(func(prefix, args string) { t.Log(prefix, args) }, funcr.Options{Verbosity: 1})}
 }
 
-// TestFRRInterop runs a session per family against FRR 8.4's bfdd: both come Up; a timer change
+// TestFRRInterop runs three sessions against FRR 8.4's bfdd from one Manager: two IPv4 ones (one
+// receive socket for both, the case GoBGP v4's BFD fails) and an IPv6 one: all come Up; a timer
+// change
 // travels by Poll/Final without either side going down; a killed bfdd is detected (detection
 // timeout, not a signal), and a restarted one, with new discriminators, comes Up again; Stop
 // reaches FRR as AdminDown.
@@ -30,25 +32,34 @@ func TestFRRInterop(t *testing.T) {
 	m := New(testLogger(t))
 	t.Cleanup(func() { _ = m.Close() })
 
-	sessions := map[netip.Addr]*Session{
-		routerAddr:   addSession(t, tp, m, SessionConfig{Name: "v4", Remote: routerAddr, Local: nodeAddr}),
-		routerAddrV6: addSession(t, tp, m, SessionConfig{Name: "v6", Remote: routerAddrV6, Local: nodeAddrV6}),
+	type sess struct {
+		*Session
+		ours, theirs netip.Addr
 	}
-	peerOf := map[netip.Addr]netip.Addr{routerAddr: nodeAddr, routerAddrV6: nodeAddrV6}
+	var sessions []sess
+	for _, c := range []SessionConfig{
+		{Name: "v4", Remote: routerAddr, Local: nodeAddr},
+		{Name: "v4-second", Remote: routerAddr, Local: nodeAddr2},
+		{Name: "v6", Remote: routerAddrV6, Local: nodeAddrV6},
+	} {
+		sessions = append(sessions, sess{addSession(t, tp, m, c), c.Local, c.Remote})
+	}
+	// FRR lists its sessions by peer (our address) and local address (its own).
+	frrPeerOf := func(s sess) (frrPeer, bool) { return tp.frrPeerLocal(t, s.ours, s.theirs) }
 	bothUp := func(what string) {
 		t.Helper()
-		for remote, s := range sessions {
+		for _, s := range sessions {
 			waitUntil(t, 15*time.Second, what+": "+s.name+" Up on both sides", func() (bool, string) {
 				st := s.Status()
-				fp, _ := tp.frrPeer(t, peerOf[remote])
+				fp, _ := frrPeerOf(s)
 				return st.Up && fp.Status == "up" && fp.ID == st.RemoteDiscriminator && fp.RemoteID == st.LocalDiscriminator,
 					fmt.Sprintf("ours %+v, FRR's %+v", st, fp)
 			})
 		}
 	}
 	bothUp("start")
-	for remote, s := range sessions {
-		fp, _ := tp.frrPeer(t, peerOf[remote])
+	for _, s := range sessions {
+		fp, _ := frrPeerOf(s)
 		// FRR sees our configured timers exactly (the wire carries microseconds).
 		if fp.RemoteRx != 300 || fp.RemoteTx != 300 || fp.RemoteMult != 3 {
 			t.Errorf("%s at FRR: remote rx %d tx %d mult %d, want 300 300 3", s.name, fp.RemoteRx, fp.RemoteTx, fp.RemoteMult)
@@ -63,13 +74,13 @@ func TestFRRInterop(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for remote, s := range sessions {
+		for _, s := range sessions {
 			waitUntil(t, 10*time.Second, s.name+": new timers at FRR", func() (bool, string) {
-				fp, _ := tp.frrPeer(t, peerOf[remote])
+				fp, _ := frrPeerOf(s)
 				st := s.Status()
 				return fp.RemoteRx == 200 && fp.RemoteTx == 100 && fp.RemoteMult == 5 && !st.Polling, fmt.Sprintf("FRR %+v, ours %+v", fp, st)
 			})
-			fp, _ := tp.frrPeer(t, peerOf[remote])
+			fp, _ := frrPeerOf(s)
 			if st := s.Status(); st.Transitions != before[s.name] || !st.Up || fp.Status != "up" {
 				t.Errorf("%s went through %d transitions during the timer change (now %s, FRR %s)", s.name, st.Transitions-before[s.name], st.State, fp.Status)
 			}
@@ -98,12 +109,12 @@ func TestFRRInterop(t *testing.T) {
 	})
 
 	t.Run("Stop reaches FRR as AdminDown", func(t *testing.T) {
-		for remote, s := range sessions {
+		for _, s := range sessions {
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			s.Stop(ctx)
 			cancel()
 			waitUntil(t, 5*time.Second, s.name+" down at FRR, told by AdminDown", func() (bool, string) {
-				fp, _ := tp.frrPeer(t, peerOf[remote])
+				fp, _ := frrPeerOf(s)
 				return fp.Status == "down" && strings.Contains(fp.RemoteDiagnostic, "administratively"), fmt.Sprintf("%+v", fp)
 			})
 		}
