@@ -24,9 +24,15 @@ import (
 
 // Sizes of the lab's convergence benchmark.
 const (
-	benchCreates  = 100
-	benchFlips    = 50
-	benchServices = 1000
+	benchCreates = 100
+	benchFlips   = 50
+	benchMovesN  = 20
+	// A request that lost its SYN waits for the retransmission (1 s)
+	// and keeps its worker from sending; a short timeout and several
+	// workers keep the client's view dense.
+	benchMoveWorkers = 8
+	benchMoveTimeout = 300 * time.Millisecond
+	benchServices    = 1000
 	// benchPoolV6 holds the 1,000 Services: IPv4 documentation ranges
 	// have 508 usable addresses.
 	benchPoolV6 = "2001:db8:1000::/118"
@@ -37,7 +43,11 @@ const (
 // follows), how long seamark takes from a change in Kubernetes to the
 // route: Service create → route with every node as next hop, one Service
 // at a time; endpoint readiness flip → next-hop change; and 1,000
-// Services created at once → all routed. It prints a table; run it with
+// Services created at once → all routed. One figure is taken at the client
+// instead, over the whole data path (seamark, FRR, kube-proxy, the pods):
+// a Local Service's endpoint moves between nodes → the first reply from
+// the new node's pod, with the requests lost meanwhile. It prints a
+// table; run it with
 // `make bench` (root, like the e2e suite).
 func BenchmarkConvergence(b *testing.B) {
 	if skipReason != "" {
@@ -47,7 +57,7 @@ func BenchmarkConvergence(b *testing.B) {
 	for range b.N {
 		rows := benchConvergence(b, l, ctx)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		_, _ = fmt.Fprintln(tw, "\nLAB CONVERGENCE (router's kernel table, sm-router)\tSAMPLES\tP50\tP99\tMAX")
+		_, _ = fmt.Fprintln(tw, "\nLAB CONVERGENCE (routes: sm-router's kernel table; replies: sm-client)\tSAMPLES\tP50\tP99\tMAX")
 		for _, r := range rows {
 			_, _ = fmt.Fprintln(tw, r)
 		}
@@ -57,7 +67,7 @@ func BenchmarkConvergence(b *testing.B) {
 
 func benchConvergence(b *testing.B, l *lab.Lab, ctx context.Context) []string {
 	b.Helper()
-	for _, ns := range []string{"bench-create", "bench-flip", "bench-scale"} {
+	for _, ns := range []string{"bench-create", "bench-flip", "bench-move", "bench-scale"} {
 		if err := l.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			b.Fatal(err)
 		}
@@ -128,6 +138,16 @@ func benchConvergence(b *testing.B, l *lab.Lab, ctx context.Context) []string {
 	}
 	rows = append(rows, row("Endpoint readiness flip → next-hop change", flipped))
 
+	// The data path, at the client: a Local Service's one ready endpoint
+	// moves between two nodes' pods while sm-client sends requests
+	// (benchMoveWorkers in parallel, one every 20 ms each, unanswered after
+	// benchMoveTimeout: lost); each move is timed to the first reply from
+	// the new node's pod, and the lost requests are counted.
+	moved, lost, sent := benchMoves(b, l, ctx, w)
+	rows = append(rows, row("Local endpoint move → first reply from the new node's pod at sm-client", moved))
+	rows = append(rows, fmt.Sprintf("Requests unanswered within %s during the %d moves\t%d\t%d of %d",
+		benchMoveTimeout, len(moved), len(moved), lost, sent))
+
 	// 1,000 Services at once, IPv6 (the pool and an IPv6 session).
 	if err := l.SetRouterIPv6(true); err != nil {
 		b.Fatal(err)
@@ -195,7 +215,102 @@ func benchConvergence(b *testing.B, l *lab.Lab, ctx context.Context) []string {
 	b.ReportMetric(float64(percentile(flipped, 50).Milliseconds()), "flip-p50-ms")
 	b.ReportMetric(float64(percentile(flipped, 99).Milliseconds()), "flip-p99-ms")
 	b.ReportMetric(all.Seconds(), "1000-routed-s")
+	b.ReportMetric(float64(percentile(moved, 50).Milliseconds()), "move-p50-ms")
+	b.ReportMetric(float64(lost), "move-lost-requests")
 	return rows
+}
+
+// benchMoves moves a Local Service's ready endpoint between the first two
+// nodes benchMovesN times under continuous requests from sm-client and
+// returns, per move, the time from the readiness change to the first
+// reply from the new node's pod, and the requests lost and sent.
+func benchMoves(b *testing.B, l *lab.Lab, ctx context.Context, w *lab.RouteWatch) ([]time.Duration, int, int) {
+	b.Helper()
+	const ns, app = "bench-move", "move"
+	n1, n2 := l.NodeList[0], l.NodeList[1]
+	if err := l.CreateBackends(ctx, ns, app, []lab.Node{n1, n2}); err != nil {
+		b.Fatal(err)
+	}
+	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n2), false); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := l.CreateService(ctx, ns, app, app, lab.ServiceOptions{Local: true}); err != nil {
+		b.Fatal(err)
+	}
+	got, err := l.WaitIngress(ctx, ns, app, time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prefix := netip.PrefixFrom(got[0], 32)
+	only := func(n lab.Node) func(lab.RouteChange) bool {
+		return func(c lab.RouteChange) bool {
+			return c.Prefix == prefix && slices.Equal(c.Hops, []string{n.Addr.String()})
+		}
+	}
+	if _, err := w.Wait(time.Time{}, time.Minute, only(n1)); err != nil {
+		b.Fatal(err)
+	}
+	f, err := l.StartFetchTimeline(lab.URL(got[0]), 20*time.Millisecond, benchMoveTimeout, benchMoveWorkers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _, _ = f.Stop() }()
+	time.Sleep(time.Second)
+	type move struct {
+		at time.Time
+		to string
+	}
+	var moves []move
+	from, to := n1, n2
+	for range benchMovesN {
+		start := time.Now()
+		if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, to), true); err != nil {
+			b.Fatal(err)
+		}
+		if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, from), false); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := w.Wait(start, 30*time.Second, only(to)); err != nil {
+			b.Fatalf("move to %s: %v", to.Name, err)
+		}
+		moves = append(moves, move{start, to.Name})
+		time.Sleep(2 * time.Second) // requests after the move settle
+		from, to = to, from
+	}
+	res, err := f.Stop()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var moved []time.Duration
+	for i, m := range moves {
+		end := time.Now()
+		if i+1 < len(moves) {
+			end = moves[i+1].at
+		}
+		for _, s := range res.Timeline {
+			if !s.At.Before(m.at) && s.At.Before(end) && s.Node == m.to {
+				moved = append(moved, s.At.Sub(m.at))
+				break
+			}
+		}
+	}
+	if len(moved) != len(moves) {
+		for i, m := range moves {
+			end := time.Now()
+			if i+1 < len(moves) {
+				end = moves[i+1].at
+			}
+			seen := map[string]int{}
+			for _, s := range res.Timeline {
+				if !s.At.Before(m.at) && s.At.Before(end) {
+					seen[s.Node]++
+				}
+			}
+			b.Logf("move %d to %s at %s: replies by node until the next move %v (\"\": failed)", i, m.to, m.at.Format(time.StampMilli), seen)
+		}
+		b.Fatalf("%d of %d moves saw a reply from the new node's pod before the next move", len(moved), len(moves))
+	}
+	return moved, res.Errors, res.Requests
 }
 
 // waitV6Sessions waits until the router's IPv6 sessions with every node

@@ -245,9 +245,13 @@ func fetch(ctx context.Context, args []string) error {
 	count := fs.Int("count", 30, "Number of requests; 0: until SIGTERM or SIGINT, one every --interval.")
 	timeout := fs.Duration("timeout", 2*time.Second, "Timeout of one request.")
 	interval := fs.Duration("interval", 20*time.Millisecond, "Pause between requests with --count=0.")
+	workers := fs.Int("workers", 1, "Requests sent in parallel (each worker sends --count).")
+	timeline := fs.Bool("timeline", false, "Record every request's outcome.")
 	_ = fs.Parse(args)
 	if fs.NArg() != 1 {
 		return errors.New("fetch takes one URL")
 	}
-	return json.NewEncoder(os.Stdout).Encode(lab.Fetch(ctx, fs.Arg(0), *count, *timeout, *interval))
+	return json.NewEncoder(os.Stdout).Encode(lab.Fetch(ctx, fs.Arg(0), lab.FetchOptions{
+		Count: *count, Timeout: *timeout, Interval: *interval, Workers: *workers, Timeline: *timeline,
+	}))
 }

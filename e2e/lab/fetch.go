@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -31,6 +33,30 @@ type FetchResult struct {
 	// arrived: a test that requests across an event checks that replies
 	// came on both sides of it.
 	FirstReply, LastReply time.Time
+	// Timeline has every request's outcome in time order, when asked for
+	// (FetchOptions.Timeline).
+	Timeline []Sample `json:"timeline,omitempty"`
+}
+
+// Sample is one request's outcome: when it ended and which node's pod
+// answered ("" when it failed).
+type Sample struct {
+	At   time.Time `json:"at"`
+	Node string    `json:"node,omitempty"`
+}
+
+// FetchOptions shape Fetch.
+type FetchOptions struct {
+	// Count is the number of requests per worker; <= 0: until ctx ends,
+	// one every Interval.
+	Count    int
+	Timeout  time.Duration
+	Interval time.Duration
+	// Workers send requests in parallel (default 1), so that a request
+	// that waits out its timeout does not leave a gap in the timeline.
+	Workers int
+	// Timeline records every request's outcome.
+	Timeline bool
 }
 
 // Counts returns the replies with their counts.
@@ -62,19 +88,58 @@ func (r FetchResult) ByClient() map[string]int {
 	return m
 }
 
-// Fetch sends n requests to url, each on a new connection (so that the
+// Fetch sends requests to url, each on a new connection (so that the
 // router's ECMP hash sees a new flow every time), and counts the replies;
-// an answer that is not a lab pod's reply counts as an error.
-// With n <= 0 it sends requests until ctx ends, every interval; a request
+// an answer that is not a lab pod's reply counts as an error. A request
 // cut short by the end of ctx is not counted.
-func Fetch(ctx context.Context, url string, n int, timeout, interval time.Duration) FetchResult {
-	c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+func Fetch(ctx context.Context, url string, o FetchOptions) FetchResult {
+	if o.Workers <= 1 {
+		return fetchLoop(ctx, url, o)
+	}
+	results := make([]FetchResult, o.Workers)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() { results[i] = fetchLoop(ctx, url, o) })
+	}
+	wg.Wait()
+	r := FetchResult{Replies: map[string]int{}}
+	for _, w := range results {
+		r.Requests += w.Requests
+		r.Errors += w.Errors
+		if w.LastError != "" {
+			r.LastError = w.LastError
+		}
+		for k, c := range w.Replies {
+			r.Replies[k] += c
+		}
+		r.FailedAt = append(r.FailedAt, w.FailedAt...)
+		if !w.FirstReply.IsZero() && (r.FirstReply.IsZero() || w.FirstReply.Before(r.FirstReply)) {
+			r.FirstReply = w.FirstReply
+		}
+		if w.LastReply.After(r.LastReply) {
+			r.LastReply = w.LastReply
+		}
+		r.Timeline = append(r.Timeline, w.Timeline...)
+	}
+	slices.SortFunc(r.FailedAt, time.Time.Compare)
+	r.FailedAt = r.FailedAt[:min(len(r.FailedAt), 100)]
+	slices.SortFunc(r.Timeline, func(a, b Sample) int { return a.At.Compare(b.At) })
+	return r
+}
+
+func fetchLoop(ctx context.Context, url string, o FetchOptions) FetchResult {
+	n, interval := o.Count, o.Interval
+	c := &http.Client{Timeout: o.Timeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	r := FetchResult{Replies: map[string]int{}}
 	fail := func(err error) {
 		r.Errors++
 		r.LastError = err.Error()
+		now := time.Now()
 		if len(r.FailedAt) < 100 {
-			r.FailedAt = append(r.FailedAt, time.Now())
+			r.FailedAt = append(r.FailedAt, now)
+		}
+		if o.Timeline {
+			r.Timeline = append(r.Timeline, Sample{At: now})
 		}
 	}
 	for i := 0; n <= 0 || i < n; i++ {
@@ -116,6 +181,9 @@ func Fetch(ctx context.Context, url string, n int, timeout, interval time.Durati
 		if r.FirstReply.IsZero() {
 			r.FirstReply = r.LastReply
 		}
+		if o.Timeline {
+			r.Timeline = append(r.Timeline, Sample{At: r.LastReply, Node: rep.Node})
+		}
 	}
 	return r
 }
@@ -150,10 +218,22 @@ type Fetcher struct {
 // StartFetch starts `seamark-lab fetch --count=0` in sm-client: a request
 // to url every interval (each on a new connection, timeout 1 s) until Stop.
 func (l *Lab) StartFetch(url string, interval time.Duration) (*Fetcher, error) {
+	return l.startFetch(url, interval, time.Second)
+}
+
+// StartFetchTimeline is StartFetch with workers sending requests in
+// parallel, a timeout per request, and every request's outcome recorded
+// (FetchResult.Timeline).
+func (l *Lab) StartFetchTimeline(url string, interval, timeout time.Duration, workers int) (*Fetcher, error) {
+	return l.startFetch(url, interval, timeout, "--timeline", fmt.Sprintf("--workers=%d", workers))
+}
+
+func (l *Lab) startFetch(url string, interval, timeout time.Duration, extra ...string) (*Fetcher, error) {
 	f := &Fetcher{done: make(chan error, 1)}
 	// `ip netns exec` execs the command: the pid is seamark-lab's.
-	f.cmd = exec.Command("ip", "netns", "exec", NetnsClient, l.Bin+"/seamark-lab", "fetch", "--count=0",
-		"--timeout=1s", "--interval="+interval.String(), url)
+	args := append([]string{"netns", "exec", NetnsClient, l.Bin + "/seamark-lab", "fetch", "--count=0",
+		"--timeout=" + timeout.String(), "--interval=" + interval.String()}, extra...)
+	f.cmd = exec.Command("ip", append(args, url)...)
 	f.cmd.Stdout, f.cmd.Stderr = &f.stdout, &f.stderr
 	if err := f.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the fetcher: %w", err)
