@@ -36,6 +36,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
@@ -627,4 +628,181 @@ func ptr[T any](v T) *T { return &v }
 
 func schemaGroupKind(kind string) schema.GroupKind {
 	return schema.GroupKind{Group: "monitoring.coreos.com", Kind: kind}
+}
+
+// TestEveryReadRuleIsNeeded removes, one at a time, each rule of the
+// chart's RBAC that a program reads through its informers, and runs the
+// program as a ServiceAccount bound to what is left: its caches must fail
+// to sync, naming the kind. So a rule the code stops using, or one the
+// chart drops while the code still needs it, fails here. Write rules are
+// covered by the two tests above (the job is not done without them);
+// TokenReview and SubjectAccessReview serve only the metrics endpoints,
+// the Events rules only problem reports.
+func TestEveryReadRuleIsNeeded(t *testing.T) {
+	rbac := render(t, "--show-only", "templates/rbac.yaml")
+	tests := []struct {
+		program    string // speaker or controller
+		role, kind string // the role, and what its rule lets the program list (for the message)
+		rule       int
+	}{
+		// Controls: with every rule, both run (rule -1 removes none).
+		{"speaker", "seamark-speaker", "", -1},
+		{"controller", "seamark-controller", "", -1},
+		{"speaker", "seamark-speaker", "Service", 0},
+		{"speaker", "seamark-speaker", "EndpointSlice", 1},
+		{"speaker", "seamark-speaker", "ServiceCIDR", 2},
+		{"speaker", "seamark-speaker", "IPPool", 3},
+		{"speaker", "seamark-secrets", "Secret", 0},
+		{"controller", "seamark-controller", "Service", 0},
+		{"controller", "seamark-controller", "ServiceCIDR", 4},
+		{"controller", "seamark-controller", "IPAllocation", 5},
+		{"controller", "seamark-controller", "IPPool", 6},
+		{"controller", "seamark-controller", "BGPPeer", 7},
+		{"controller", "seamark-secrets", "Secret", 0},
+	}
+	run := map[string]func(*rest.Config) error{"speaker": runSpeaker, "controller": runController}
+	for i, tt := range tests {
+		name := fmt.Sprintf("%s without %s rule %d (%s)", tt.program, tt.role, tt.rule, tt.kind)
+		if tt.rule < 0 {
+			name = tt.program + " with every rule"
+		}
+		t.Run(name, func(t *testing.T) {
+			sa := fmt.Sprintf("rbac-mutant-%d", i)
+			installMutant(t, rbac, tt.program, tt.role, tt.rule, sa)
+			cfg := rest.CopyConfig(env.Config)
+			cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:seamark-system:" + sa}
+			err := run[tt.program](cfg)
+			if tt.rule < 0 {
+				if err != nil {
+					t.Fatalf("the %s with every rule of the chart: %v", tt.program, err)
+				}
+				return
+			}
+			// The error names the first informer of the failed
+			// controller, not necessarily the one the rule served.
+			if err == nil || !strings.Contains(err.Error(), "timed out waiting for cache to be synced") {
+				t.Fatalf("without rule %d of %s (%s) the %s ran (error %v); want its caches not to sync", tt.rule, tt.role, tt.kind, tt.program, err)
+			}
+		})
+	}
+}
+
+// installMutant binds ServiceAccount sa to copies of the roles the
+// program's own account is bound to, with rule `rule` of role removed.
+func installMutant(t *testing.T, rbac []*unstructured.Unstructured, program, role string, rule int, sa string) {
+	t.Helper()
+	ctx := context.Background()
+	account := "seamark-" + program
+	create := func(u *unstructured.Unstructured) {
+		t.Helper()
+		if err := env.Client.Create(ctx, u); err != nil {
+			t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(ctx, u) })
+	}
+	create(&unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": sa, "namespace": "seamark-system"},
+	}})
+	roles := map[string]bool{}
+	for _, u := range rbac {
+		if k := u.GetKind(); k != "ClusterRoleBinding" && k != "RoleBinding" {
+			continue
+		}
+		subjects, _, _ := unstructured.NestedSlice(u.Object, "subjects")
+		if !slices.ContainsFunc(subjects, func(s any) bool { return s.(map[string]any)["name"] == account }) {
+			continue
+		}
+		b := u.DeepCopy()
+		b.SetName(sa + "-" + u.GetName())
+		b.SetResourceVersion("")
+		ref, _, _ := unstructured.NestedString(u.Object, "roleRef", "name")
+		roles[ref] = true
+		_ = unstructured.SetNestedField(b.Object, sa+"-"+ref, "roleRef", "name")
+		_ = unstructured.SetNestedSlice(b.Object, []any{map[string]any{"kind": "ServiceAccount", "name": sa, "namespace": "seamark-system"}}, "subjects")
+		create(b)
+	}
+	if !roles[role] {
+		t.Fatalf("%s is not bound to %s", account, role)
+	}
+	for _, u := range rbac {
+		if k := u.GetKind(); (k != "ClusterRole" && k != "Role") || !roles[u.GetName()] {
+			continue
+		}
+		r := u.DeepCopy()
+		r.SetName(sa + "-" + u.GetName())
+		if u.GetName() == role {
+			rules, _, _ := unstructured.NestedSlice(u.Object, "rules")
+			if rule >= len(rules) {
+				t.Fatalf("%s has %d rules, not %d", role, len(rules), rule+1)
+			}
+			if rule >= 0 {
+				_ = unstructured.SetNestedSlice(r.Object, slices.Delete(slices.Clone(rules), rule, rule+1), "rules")
+			}
+		}
+		create(r)
+	}
+}
+
+// syncTimeout bounds how long a program with a missing rule waits for its
+// caches before it gives up, naming the kind.
+const syncTimeout = 5 * time.Second
+
+func runSpeaker(cfg *rest.Config) error {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: env.Scheme, Cache: speaker.CacheOptions("seamark-system", "rbac-mutant", true),
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: ctrlconfig.Controller{CacheSyncTimeout: syncTimeout, SkipNameValidation: ptr(true)},
+	})
+	if err != nil {
+		return err
+	}
+	r := &speaker.Reconciler{NodeName: "rbac-mutant", Namespace: "seamark-system", Announcer: discard{}}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	return startUntilPlanned(mgr, func() bool { return r.Applied() != nil })
+}
+
+func runController(cfg *rest.Config) error {
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme: env.Scheme, Cache: controllers.CacheOptions("seamark-system"),
+		Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: ctrlconfig.Controller{CacheSyncTimeout: syncTimeout, SkipNameValidation: ptr(true)},
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := controllers.Setup(mgr, controllers.Options{Namespace: "seamark-system", DefaultClass: true}); err != nil {
+		return err
+	}
+	// The controller has no "done" to observe: it ran if its caches synced
+	// and it stayed up for as long as a missing rule takes to show.
+	return startUntilPlanned(mgr, nil)
+}
+
+// startUntilPlanned runs mgr until it fails (what a missing rule causes),
+// until done reports the program did its job, or, with done nil, for
+// twice the sync timeout. It returns mgr's error.
+func startUntilPlanned(mgr ctrl.Manager, done func() bool) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- mgr.Start(ctx) }()
+	deadline := time.After(2 * syncTimeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case <-deadline:
+			cancel()
+			return <-errc
+		case <-tick.C:
+			if done != nil && done() {
+				cancel()
+				return <-errc
+			}
+		}
+	}
 }
