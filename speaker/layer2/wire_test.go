@@ -249,3 +249,33 @@ func badOptionNS(t testing.TB, from, to net.HardwareAddr, target netip.Addr) []b
 	binary.BigEndian.PutUint16(icmp[2:], checksum(clientIP6, target, icmp))
 	return f
 }
+
+// TestStallGuard freezes the speaker's loop for longer than the stall gap
+// (as SIGSTOP or a paused VM would) after its announcements are done, and
+// checks that it announces again once it runs.
+func TestStallGuard(t *testing.T) {
+	l := newLab(t, 1)
+	node := l.nodes[0]
+	vip := netip.MustParseAddr("198.18.210.52")
+	arpSock := l.clientSocket(t, etherTypeARP)
+	sp := l.start(node, ProfileFast, []netip.Addr{vip}, testLogger(t))
+	isGARP := func(b []byte) bool {
+		m, err := parseARP(b)
+		return err == nil && bytes.Equal(m.sha, node.mac) && m.spa == vip && m.tpa == vip
+	}
+	for i := range 6 { // the burst: 3 × request and reply
+		if arpSock.next(5*time.Second, isGARP) == nil {
+			t.Fatalf("burst: got %d frames, want 6", i)
+		}
+	}
+	// The refresh is a minute away: any announcement now is the guard's.
+	sp.mu.Lock()
+	time.Sleep(2 * stallGap)
+	sp.mu.Unlock()
+	if arpSock.next(5*time.Second, isGARP) == nil {
+		t.Fatal("no announcement after the stall")
+	}
+	if got := testutil.ToFloat64(sp.metrics.stalls); got < 1 {
+		t.Errorf("stalls = %v, want at least 1", got)
+	}
+}
