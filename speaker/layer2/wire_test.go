@@ -279,3 +279,46 @@ func TestStallGuard(t *testing.T) {
 		t.Errorf("stalls = %v, want at least 1", got)
 	}
 }
+
+// TestClientNUDProbe lets the client's own kernel run neighbour
+// unreachability detection on an IPv6 address: the entry goes STALE, the
+// kernel probes with unicast solicitations to the address itself, and the
+// speaker's Solicited+Override answers bring it back to REACHABLE — it
+// never goes FAILED.
+func TestClientNUDProbe(t *testing.T) {
+	l := newLab(t, 1)
+	node := l.nodes[0]
+	vip := netip.MustParseAddr("2001:db8:210::52")
+	sp := l.start(node, ProfileFast, []netip.Addr{vip}, testLogger(t))
+	// Probe after 1s in DELAY instead of 5s.
+	sh(t, "ip", "netns", "exec", l.cname, "sysctl", "-qw", "net.ipv6.neigh.eth0.delay_first_probe_time=1")
+	if got := l.resolve(t, vip); got != node.mac.String() {
+		t.Fatalf("client resolves %s to %s, want %s", vip, got, node.mac)
+	}
+	before := testutil.ToFloat64(sp.metrics.replies.WithLabelValues("ipv6"))
+	sh(t, "ip", "-n", l.cname, "neigh", "change", vip.String(), "dev", "eth0", "lladdr", node.mac.String(), "nud", "stale")
+	state := func() string {
+		out := sh(t, "ip", "-n", l.cname, "neigh", "show", vip.String(), "dev", "eth0")
+		return strings.TrimSpace(out)
+	}
+	// Traffic to a STALE entry starts DELAY, then PROBE (unicast NS).
+	eventually(t, "the client's probe to be answered and the entry REACHABLE again", func() (bool, string) {
+		if err := inNetNS(l.client, func() error {
+			c, err := net.Dial("udp", net.JoinHostPort(vip.String(), "9"))
+			if err != nil {
+				return err
+			}
+			defer func() { _ = c.Close() }()
+			_, err = c.Write([]byte("x"))
+			return err
+		}); err != nil {
+			return false, err.Error()
+		}
+		s := state()
+		if strings.Contains(s, "FAILED") {
+			t.Fatalf("the client's entry failed: %s", s)
+		}
+		answered := testutil.ToFloat64(sp.metrics.replies.WithLabelValues("ipv6")) > before
+		return answered && strings.Contains(s, "REACHABLE"), s
+	})
+}
