@@ -290,7 +290,7 @@ func Report(r *Reconciler, peers interface{ Status() []bgp.PeerStatus }, l2 *lay
 		rep.Peers = peers.Status()
 	}
 	if l2 != nil {
-		rep.Layer2 = &Layer2Report{Profile: profile, Owned: l2.Owned()}
+		rep.Layer2 = &Layer2Report{Profile: profile, Members: l2.Members(), Owned: l2.Owned(), Conflicts: l2.Conflicts()}
 		if rep.Ready && !l2.Ready() {
 			rep.Ready, rep.NotReady = false, "The speaker has not joined the layer 2 gossip yet"
 		}

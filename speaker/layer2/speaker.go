@@ -133,6 +133,8 @@ type Speaker struct {
 	// ipvsProblem is set while kube-proxy's IPVS mode lacks strictARP.
 	ipvsProblem string
 	ownedOut    []Owned
+	membersOut  int   // live gossip members, this node included
+	conflictsN  int64 // foreign-MAC claims seen for owned addresses
 	ready       bool
 
 	// Run's loop state.
@@ -232,6 +234,22 @@ func (s *Speaker) Owned() []Owned {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.ownedOut)
+}
+
+// Members returns the number of live gossip members, this node included
+// (0 before the gossip started).
+func (s *Speaker) Members() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.membersOut
+}
+
+// Conflicts returns how many foreign-MAC claims for owned addresses this
+// node has seen since it started.
+func (s *Speaker) Conflicts() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conflictsN
 }
 
 // Ready reports whether this node takes part in elections.
@@ -369,6 +387,9 @@ func (s *Speaker) step(now time.Time) {
 		others = s.cluster.members(s.opts.NodeName)
 	}
 	s.metrics.members.Set(float64(len(others) + 1))
+	s.mu.Lock()
+	s.membersOut = len(others) + 1
+	s.mu.Unlock()
 	if sig := membersSignature(others); sig != s.lastMembers {
 		s.lastMembers = sig
 		// Membership changed: yields are stale, and everyone announces
@@ -702,6 +723,9 @@ func (s *Speaker) handleConflict(c conflict, now time.Time) {
 		return
 	}
 	s.metrics.conflicts.Inc()
+	s.mu.Lock()
+	s.conflictsN++
+	s.mu.Unlock()
 	var owner string
 	if s.cluster != nil {
 		owner = s.cluster.nodeByMAC(c.mac)
