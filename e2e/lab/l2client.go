@@ -2,14 +2,12 @@ package lab
 
 import (
 	"bufio"
-	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
-	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -91,88 +89,37 @@ func parseNeighLine(line string, loc *time.Location) (NeighChange, bool) {
 
 // NeighWatch records sm-l2client's neighbour table changes as they
 // happen.
-type NeighWatch struct {
-	cancel  context.CancelFunc
-	done    chan struct{}
-	mu      sync.Mutex
-	changes []NeighChange
-	notify  chan struct{}
-}
+type NeighWatch struct{ rec *recorder[NeighChange] }
 
 // WatchNeigh starts recording sm-l2client's neighbour changes; Stop ends
 // it.
 func (l *Lab) WatchNeigh() (*NeighWatch, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "ip", "-n", NetnsL2Client, "-ts", "monitor", "neigh")
-	out, err := cmd.StdoutPipe()
+	rec, err := startRecorder(func(c NeighChange) time.Time { return c.At }, func(c NeighChange) NeighChange { return c },
+		[]string{"-n", NetnsL2Client, "-ts", "monitor", "neigh"}, func(out io.Reader, add func(NeighChange)) {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if c, ok := parseNeighLine(sc.Text(), time.Local); ok {
+					add(c)
+				}
+			}
+		})
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		return nil, fmt.Errorf("starting ip monitor neigh in %s: %w", NetnsL2Client, err)
-	}
-	w := &NeighWatch{cancel: cancel, done: make(chan struct{}), notify: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		defer func() { _ = cmd.Wait() }()
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c, ok := parseNeighLine(sc.Text(), time.Local)
-			if !ok {
-				continue
-			}
-			w.mu.Lock()
-			w.changes = append(w.changes, c)
-			close(w.notify)
-			w.notify = make(chan struct{})
-			w.mu.Unlock()
-		}
-	}()
-	// ip monitor subscribes before it prints anything; give it a moment.
-	time.Sleep(100 * time.Millisecond)
-	return w, nil
+	return &NeighWatch{rec: rec}, nil
 }
 
 // Stop ends the recording.
-func (w *NeighWatch) Stop() {
-	w.cancel()
-	<-w.done
-}
+func (w *NeighWatch) Stop() { w.rec.stop() }
 
 // Wait waits up to timeout for the first change at or after since for
 // which match is true, and returns it.
 func (w *NeighWatch) Wait(since time.Time, timeout time.Duration, match func(NeighChange) bool) (NeighChange, error) {
-	deadline := time.After(timeout)
-	from := 0
-	for {
-		w.mu.Lock()
-		for ; from < len(w.changes) && w.changes[from].At.Before(since); from++ {
-		}
-		for i := from; i < len(w.changes); i++ {
-			if match(w.changes[i]) {
-				c := w.changes[i]
-				w.mu.Unlock()
-				return c, nil
-			}
-		}
-		notify := w.notify
-		w.mu.Unlock()
-		select {
-		case <-notify:
-		case <-deadline:
-			return NeighChange{}, fmt.Errorf("no matching neighbour change in %s", timeout)
-		}
-	}
+	return w.rec.wait(since, timeout, match)
 }
 
 // Changes returns a copy of every change recorded so far.
-func (w *NeighWatch) Changes() []NeighChange {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]NeighChange(nil), w.changes...)
-}
+func (w *NeighWatch) Changes() []NeighChange { return w.rec.all() }
 
 var (
 	arpingReply = regexp.MustCompile(`reply from ([0-9.]+) \[([0-9A-Fa-f:]{17})\]`)

@@ -2,12 +2,9 @@ package lab
 
 import (
 	"bufio"
-	"context"
-	"fmt"
+	"io"
 	"net/netip"
-	"os/exec"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -23,73 +20,54 @@ type RouteChange struct {
 // RouteWatch records the router kernel's route changes as they happen
 // (`ip monitor route` in sm-router), for convergence figures measured at
 // the data plane rather than by polling.
-type RouteWatch struct {
-	cancel  context.CancelFunc
-	done    chan struct{}
-	mu      sync.Mutex
-	changes []RouteChange
-	notify  chan struct{}
-}
+type RouteWatch struct{ rec *recorder[RouteChange] }
 
 // WatchRoutes starts recording the router's route changes; Stop ends it.
 func (l *Lab) WatchRoutes() (*RouteWatch, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "ip", "-n", NetnsRouter, "monitor", "route")
-	out, err := cmd.StdoutPipe()
+	rec, err := startRecorder(func(c RouteChange) time.Time { return c.At },
+		func(c RouteChange) RouteChange { c.Hops = append([]string(nil), c.Hops...); return c },
+		[]string{"-n", NetnsRouter, "monitor", "route"}, readRoutes)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		return nil, fmt.Errorf("starting ip monitor in %s: %w", NetnsRouter, err)
-	}
-	w := &RouteWatch{cancel: cancel, done: make(chan struct{}), notify: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		defer func() { _ = cmd.Wait() }()
-		// A multipath route is several lines; a record is published once
-		// it is complete: at the next header, or when no more output is
-		// buffered (ip flushes each notification in one write).
-		br := bufio.NewReader(out)
-		var pending *RouteChange
-		publish := func() {
-			if pending == nil {
-				return
-			}
-			w.mu.Lock()
-			w.changes = append(w.changes, *pending)
-			close(w.notify)
-			w.notify = make(chan struct{})
-			w.mu.Unlock()
+	return &RouteWatch{rec: rec}, nil
+}
+
+// readRoutes parses `ip monitor route`. A multipath route is several
+// lines; a record is published once it is complete: at the next header, or
+// when no more output is buffered (ip flushes each notification in one
+// write).
+func readRoutes(out io.Reader, add func(RouteChange)) {
+	br := bufio.NewReader(out)
+	var pending *RouteChange
+	publish := func() {
+		if pending != nil {
+			add(*pending)
 			pending = nil
 		}
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				publish()
-				return
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			publish()
+			return
+		}
+		line = strings.TrimRight(line, "\n")
+		if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, " ") {
+			// "\tnexthop via ADDR dev ..." of a multipath route.
+			if f := strings.Fields(line); pending != nil && len(f) >= 3 && f[0] == "nexthop" && f[1] == "via" {
+				pending.Hops = append(pending.Hops, f[2])
 			}
-			line = strings.TrimRight(line, "\n")
-			if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, " ") {
-				// "\tnexthop via ADDR dev ..." of a multipath route.
-				if f := strings.Fields(line); pending != nil && len(f) >= 3 && f[0] == "nexthop" && f[1] == "via" {
-					pending.Hops = append(pending.Hops, f[2])
-				}
-			} else {
-				publish()
-				if c, ok := parseRouteHeader(line, time.Now()); ok {
-					pending = &c
-				}
-			}
-			if br.Buffered() == 0 {
-				publish()
+		} else {
+			publish()
+			if c, ok := parseRouteHeader(line, time.Now()); ok {
+				pending = &c
 			}
 		}
-	}()
-	// ip monitor subscribes before it prints anything; give it a moment.
-	time.Sleep(100 * time.Millisecond)
-	return w, nil
+		if br.Buffered() == 0 {
+			publish()
+		}
+	}
 }
 
 // parseRouteHeader parses the first line of a route notification:
@@ -125,46 +103,13 @@ func parseRouteHeader(line string, at time.Time) (RouteChange, bool) {
 }
 
 // Stop ends the recording.
-func (w *RouteWatch) Stop() {
-	w.cancel()
-	<-w.done
-}
+func (w *RouteWatch) Stop() { w.rec.stop() }
 
 // Wait waits up to timeout for the first change at or after since for
 // which match is true, and returns it. Deletions have no hops.
 func (w *RouteWatch) Wait(since time.Time, timeout time.Duration, match func(RouteChange) bool) (RouteChange, error) {
-	deadline := time.After(timeout)
-	from := 0
-	for {
-		w.mu.Lock()
-		for ; from < len(w.changes) && w.changes[from].At.Before(since); from++ {
-		}
-		for i := from; i < len(w.changes); i++ {
-			if match(w.changes[i]) {
-				c := w.changes[i]
-				c.Hops = append([]string(nil), c.Hops...)
-				w.mu.Unlock()
-				return c, nil
-			}
-		}
-		notify := w.notify
-		w.mu.Unlock()
-		select {
-		case <-notify:
-		case <-deadline:
-			return RouteChange{}, fmt.Errorf("no matching route change in %s", timeout)
-		}
-	}
+	return w.rec.wait(since, timeout, match)
 }
 
 // Changes returns a copy of every change recorded so far.
-func (w *RouteWatch) Changes() []RouteChange {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]RouteChange, len(w.changes))
-	for i, c := range w.changes {
-		c.Hops = append([]string(nil), c.Hops...)
-		out[i] = c
-	}
-	return out
-}
+func (w *RouteWatch) Changes() []RouteChange { return w.rec.all() }
