@@ -88,7 +88,9 @@ type Options struct {
 	// Bind is the gossip listen address (default 0.0.0.0:7946).
 	Bind netip.AddrPort
 	// NetNS, when open, is the network namespace all sockets are opened in
-	// (tests run several speakers in one process); closed: the process's.
+	// (tests run several speakers in one process); closed or the zero
+	// value: the process's. (netns counts handle 0 as open, but it is
+	// stdin, never a namespace a caller opened.)
 	NetNS netns.NsHandle
 	// Linger is how long a leaving speaker keeps answering after it told
 	// the others (default 30ms), while its successors announce.
@@ -189,6 +191,9 @@ type conflict struct {
 
 // New returns a Speaker; Run starts it.
 func New(opts Options) *Speaker {
+	if opts.NetNS == 0 {
+		opts.NetNS = netns.None()
+	}
 	if opts.Profile == "" {
 		opts.Profile = ProfileBalanced
 	}
