@@ -282,16 +282,19 @@ func (w *StatusWriter) writeOwners(ctx context.Context, owned []layer2.Owned) er
 	return firstErr
 }
 
-// Report builds the StatusReport of a running speaker from its parts;
-// l2 and profile may be nil/empty when layer 2 is not in use.
+// Report builds the StatusReport of a running speaker from its parts.
+// Layer 2 is reported (and gates Ready) only while the applied plan uses
+// it, i.e. some L2Advertisement exists; l2 is nil when the speaker runs
+// without layer 2.
 func Report(r *Reconciler, peers interface{ Status() []bgp.PeerStatus }, l2 *layer2.Speaker, profile string) StatusReport {
-	rep := StatusReport{Ready: r.Applied() != nil, NotReady: "The speaker has not synced its caches and applied a plan yet"}
+	plan := r.Applied()
+	rep := StatusReport{Ready: plan != nil, NotReady: "The speaker has not synced its caches and applied a plan yet"}
 	if peers != nil {
 		rep.Peers = peers.Status()
 	}
-	if l2 != nil {
+	if l2 != nil && plan != nil && plan.L2Enabled {
 		rep.Layer2 = &Layer2Report{Profile: profile, Members: l2.Members(), Owned: l2.Owned(), Conflicts: l2.Conflicts()}
-		if rep.Ready && !l2.Ready() {
+		if !l2.Ready() {
 			rep.Ready, rep.NotReady = false, "The speaker has not joined the layer 2 gossip yet"
 		}
 	}

@@ -47,3 +47,21 @@ func TestBuildStatus(t *testing.T) {
 		t.Errorf("not ready: %+v", starting)
 	}
 }
+
+// TestReportGatesOnLayer2OnlyWhenUsed: a speaker whose plan uses no layer
+// 2 is Ready without the gossip; one whose plan does waits for it.
+func TestReportGatesOnLayer2OnlyWhenUsed(t *testing.T) {
+	l2 := layer2.New(layer2.Options{NodeName: "n"}) // not started: not ready
+	r := &Reconciler{}
+	if rep := Report(r, nil, l2, "balanced"); rep.Ready {
+		t.Errorf("ready before any plan: %+v", rep)
+	}
+	r.applied.Store(&Plan{})
+	if rep := Report(r, nil, l2, "balanced"); !rep.Ready || rep.Layer2 != nil {
+		t.Errorf("without layer 2 in the plan: %+v", rep)
+	}
+	r.applied.Store(&Plan{L2Enabled: true})
+	if rep := Report(r, nil, l2, "balanced"); rep.Ready || rep.Layer2 == nil || rep.NotReady != "The speaker has not joined the layer 2 gossip yet" {
+		t.Errorf("with layer 2 in the plan, gossip not joined: %+v", rep)
+	}
+}
