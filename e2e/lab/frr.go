@@ -41,8 +41,21 @@ type RouterConfig struct {
 // sockets and the zebra API socket.
 func (l *Lab) frrDir() string { return l.path("frr", NetnsRouter) }
 
-// StartRouter writes the router's configuration and starts zebra and bgpd
-// in its namespace, waiting until vtysh answers.
+// bfddConf is bfdd's configuration: the profile the node peer groups use,
+// with FRR's default timers (those of BGPPeer.spec.bfd, docs/bfd.md).
+const bfddConf = `hostname sm-router
+log timestamp precision 3
+bfd
+ profile seamark
+  receive-interval 300
+  transmit-interval 300
+  detect-multiplier 3
+ !
+!
+`
+
+// StartRouter writes the router's configuration and starts zebra, bfdd and
+// bgpd in its namespace, waiting until vtysh answers.
 func (l *Lab) StartRouter(rc RouterConfig) error {
 	dir := l.frrDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -56,6 +69,9 @@ func (l *Lab) StartRouter(rc RouterConfig) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "zebra.conf"), []byte("hostname sm-router\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bfdd.conf"), []byte(bfddConf), 0o644); err != nil {
 		return err
 	}
 	// The daemons drop privileges to the frr user (Debian's package
@@ -79,6 +95,14 @@ func (l *Lab) StartRouter(rc RouterConfig) error {
 	}
 	if err := waitFor(10*time.Second, func() bool { _, err := os.Stat(filepath.Join(dir, "zserv.api")); return err == nil }); err != nil {
 		return fmt.Errorf("waiting for zebra (log %s): %w", filepath.Join(dir, "zebra.log"), err)
+	}
+	// bfdd's control socket, too, under the state directory (its default
+	// is /var/run/frr).
+	if _, err := l.startProcess("bfdd", NetnsRouter, append([]string{filepath.Join(frrBin, "bfdd"), "--bfdctl", filepath.Join(dir, "bfdd.sock")}, common("bfdd")...)...); err != nil {
+		return err
+	}
+	if err := waitFor(10*time.Second, func() bool { _, err := l.Vtysh("show bfd peers json"); return err == nil }); err != nil {
+		return fmt.Errorf("waiting for bfdd (log %s): %w", filepath.Join(dir, "bfdd.log"), err)
 	}
 	if _, err := l.startProcess("bgpd", NetnsRouter, append([]string{filepath.Join(frrBin, "bgpd")}, common("bgpd")...)...); err != nil {
 		return err
@@ -108,6 +132,10 @@ func renderPerNeighbor(rc RouterConfig) (string, error) {
 		_, _ = fmt.Fprintf(&b, " neighbor %s peer-group\n neighbor %s remote-as %d\n neighbor %s timers 3 9\n neighbor %s timers connect 1\n", pg, pg, NodeASN, pg, pg)
 		// The speakers dial (they never listen); the router only accepts.
 		_, _ = fmt.Fprintf(&b, " neighbor %s passive\n", pg)
+		// BFD for every node (docs/bfd.md); a node whose BGPPeer has
+		// no BFD leaves its session Down, which FRR does not hold BGP
+		// on.
+		_, _ = fmt.Fprintf(&b, " neighbor %s bfd\n neighbor %s bfd profile seamark\n", pg, pg)
 	}
 	for _, n := range rc.Nodes {
 		_, _ = fmt.Fprintf(&b, " neighbor %s peer-group nodes\n", n.Addr)
@@ -142,10 +170,11 @@ func (l *Lab) SetRouterIPv6(on bool) error {
 	return l.VtyshConfig(lines...)
 }
 
-// StopRouter stops bgpd and zebra (SIGTERM; zebra then removes its routes
-// from the kernel).
+// StopRouter stops bgpd, bfdd and zebra (SIGTERM; zebra then removes its
+// routes from the kernel).
 func (l *Lab) StopRouter() {
 	_ = l.StopProcess("bgpd", 5*time.Second)
+	_ = l.StopProcess("bfdd", 5*time.Second)
 	_ = l.StopProcess("zebra", 5*time.Second)
 }
 
@@ -354,4 +383,32 @@ func (l *Lab) GracefulRestartNegotiated(addr string) (bool, error) {
 	}
 	n := raw[addr]
 	return n.State == "Established" && n.Caps.GracefulRestart == "advertisedAndReceived", nil
+}
+
+// BFDPeer is one of the router's BFD sessions as `show bfd peers json`
+// reports it; intervals in milliseconds, Uptime in seconds.
+type BFDPeer struct {
+	Peer       string `json:"peer"`
+	Local      string `json:"local"`
+	Status     string `json:"status"`
+	Uptime     int    `json:"uptime"`
+	RxInterval int    `json:"receive-interval"`
+	TxInterval int    `json:"transmit-interval"`
+	Multiplier int    `json:"detect-multiplier"`
+	RemoteRx   int    `json:"remote-receive-interval"`
+	RemoteTx   int    `json:"remote-transmit-interval"`
+	RemoteMult int    `json:"remote-detect-multiplier"`
+}
+
+// BFDPeers returns the router's BFD sessions.
+func (l *Lab) BFDPeers() ([]BFDPeer, error) {
+	out, err := l.Vtysh("show bfd peers json")
+	if err != nil {
+		return nil, err
+	}
+	var peers []BFDPeer
+	if err := json.Unmarshal(out, &peers); err != nil {
+		return nil, fmt.Errorf("parsing show bfd peers json %s: %w", out, err)
+	}
+	return peers, nil
 }
