@@ -1,0 +1,214 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
+	"github.com/seamark-io/seamark/e2e/lab"
+)
+
+// setPeerBFD sets spec.bfd of the lab's BGPPeer (nil: BFD off).
+func setPeerBFD(l *lab.Lab, ctx context.Context, bfd *seamarkv1alpha1.BFD) error {
+	p := &seamarkv1alpha1.BGPPeer{}
+	if err := l.Client.Get(ctx, client.ObjectKey{Name: lab.PeerName}, p); err != nil {
+		return err
+	}
+	p.Spec.BFD = bfd
+	return l.Client.Update(ctx, p)
+}
+
+// bfdPeerOf returns the router's BFD session with addr, if any: FRR keeps
+// one per neighbour of a peer group with bfd.
+func bfdPeerOf(l *lab.Lab, addr string) (lab.BFDPeer, bool, error) {
+	peers, err := l.BFDPeers()
+	if err != nil {
+		return lab.BFDPeer{}, false, err
+	}
+	for _, p := range peers {
+		if p.Peer == addr {
+			return p, true, nil
+		}
+	}
+	return lab.BFDPeer{}, false, nil
+}
+
+// wantBFDUp waits until the router's BFD session with every one of nodes
+// is up, has been for minUp (FRR 8.4 may replace a session once after BGP
+// comes up: a young session is not yet the one that stays), and carries
+// the node's timers exactly as the BGPPeer gives them and the router's
+// profile (300 ms × 3) on its own side.
+func wantBFDUp(t *testing.T, l *lab.Lab, nodes []lab.Node, rxMs, txMs, mult int, minUp time.Duration) {
+	t.Helper()
+	eventually(t, 60*time.Second, fmt.Sprintf("BFD up at the router for %v at %dms/%dms×%d", names(nodes), rxMs, txMs, mult), func() error {
+		for _, n := range nodes {
+			p, ok, err := bfdPeerOf(l, n.Addr.String())
+			if err != nil {
+				return err
+			}
+			switch {
+			case !ok:
+				return fmt.Errorf("no BFD session with %s", n.Addr)
+			case p.Status != "up":
+				return fmt.Errorf("BFD with %s is %s", n.Addr, p.Status)
+			case p.RemoteRx != rxMs || p.RemoteTx != txMs || p.RemoteMult != mult:
+				return fmt.Errorf("BFD with %s: node's timers %dms/%dms×%d, want %dms/%dms×%d", n.Addr, p.RemoteRx, p.RemoteTx, p.RemoteMult, rxMs, txMs, mult)
+			case p.RxInterval != 300 || p.TxInterval != 300 || p.Multiplier != 3:
+				return fmt.Errorf("BFD with %s: router's timers %dms/%dms×%d, want the profile's 300ms/300ms×3", n.Addr, p.RxInterval, p.TxInterval, p.Multiplier)
+			case time.Duration(p.Uptime)*time.Second < minUp:
+				return fmt.Errorf("BFD with %s up for only %ds", n.Addr, p.Uptime)
+			}
+		}
+		return nil
+	})
+}
+
+// wantBFDNotUp waits until the router's BFD session with every one of
+// nodes is anything but up.
+func wantBFDNotUp(t *testing.T, l *lab.Lab, nodes []lab.Node) {
+	t.Helper()
+	eventually(t, 30*time.Second, fmt.Sprintf("BFD not up at the router for %v", names(nodes)), func() error {
+		for _, n := range nodes {
+			p, ok, err := bfdPeerOf(l, n.Addr.String())
+			if err != nil {
+				return err
+			}
+			if ok && p.Status == "up" {
+				return fmt.Errorf("BFD with %s is still up", n.Addr)
+			}
+		}
+		return nil
+	})
+}
+
+// Scenario 9: BFD. With bfd on the BGPPeer, the router's BFD sessions with
+// every node come up with the configured timers; pulling one node's fabric
+// cable (carrier loss: no FIN, no NOTIFICATION reaches the router) removes
+// its next hop from the router's kernel route well before the BGP hold
+// time (9 s), the other nodes keep serving, and after the cable returns
+// BFD and the route come back. The control: the same cut with BFD off on
+// the BGPPeer leaves the next hop in place past 3 s.
+//
+// The cable is pulled at the node's bridge port (lab.SetCable), not by
+// taking the node's own link administratively down: that would delete the
+// node's routes over the fabric, which nothing in the lab puts back.
+func TestBFD(t *testing.T) {
+	const ns = "e2e-bfd"
+	l, ctx := setup(t, ns)
+	n1, others := l.NodeList[0], l.NodeList[1:]
+	// Local policy: every node answers with its own pod, so the nodes that
+	// keep their cable serve whatever the first node's state.
+	addr := serviceAddr(t, l, ctx, ns, "web", l.NodeList, lab.ServiceOptions{Local: true})
+	prefix := hostPrefix(addr)
+	all := addrs(l.NodeList...)
+	wantNextHops(t, l, prefix, all)
+	t.Cleanup(func() {
+		if err := lab.SetCable(n1, true); err != nil {
+			t.Error(err)
+		}
+		if err := setPeerBFD(l, ctx, nil); err != nil {
+			t.Error(err)
+		}
+		// Turning BFD off resets FRR 8.4's session once (docs/bfd.md):
+		// the next test starts once it is back.
+		wantBFDNotUp(t, l, l.NodeList)
+		wantSessions(t, l)
+		wantNextHops(t, l, prefix, all)
+	})
+
+	w, err := l.WatchRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	// leftAfterCut pulls n1's cable and returns when its next hop left the
+	// router's kernel route, false if it is still there after timeout.
+	leftAfterCut := func(timeout time.Duration) (time.Duration, bool) {
+		t.Helper()
+		if err := lab.SetCable(n1, false); err != nil {
+			t.Fatal(err)
+		}
+		cutAt := time.Now()
+		c, err := w.Wait(cutAt, timeout, func(c lab.RouteChange) bool {
+			return c.Prefix.String() == prefix && !slices.Contains(c.Hops, n1.Addr.String())
+		})
+		if err != nil {
+			return 0, false
+		}
+		return c.At.Sub(cutAt), true
+	}
+	// backAfterPlug plugs n1's cable and returns when the router's kernel
+	// route has every node again.
+	backAfterPlug := func() time.Duration {
+		t.Helper()
+		if err := lab.SetCable(n1, true); err != nil {
+			t.Fatal(err)
+		}
+		pluggedAt := time.Now()
+		c, err := w.Wait(pluggedAt, 60*time.Second, func(c lab.RouteChange) bool {
+			got := slices.Clone(c.Hops)
+			slices.Sort(got)
+			return c.Prefix.String() == prefix && slices.Equal(got, all)
+		})
+		if err != nil {
+			t.Fatalf("after plugging %s's cable back the router's route did not return to %v: %v", n1.Name, all, err)
+		}
+		return c.At.Sub(pluggedAt)
+	}
+
+	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	wantBFDUp(t, l, l.NodeList, 300, 300, 3, 3*time.Second)
+	wantSessions(t, l)
+	wantNextHops(t, l, prefix, all)
+	wantReplies(t, l, lab.URL(addr), 60, l.NodeList, fromClient())
+
+	took, ok := leftAfterCut(5 * time.Second)
+	if !ok {
+		t.Fatalf("with BFD at 300ms×3, %s's next hop was still in the router's route for %s 5s after its cable was pulled; changes: %v", n1.Name, prefix, w.Changes())
+	}
+	t.Logf("BFD 300ms×3: %s's cable pulled → its next hop left the router's kernel route in %s", n1.Name, took.Round(time.Millisecond))
+	wantNextHops(t, l, prefix, addrs(others...))
+	wantReplies(t, l, lab.URL(addr), 60, others, fromClient())
+
+	back := backAfterPlug()
+	wantBFDUp(t, l, []lab.Node{n1}, 300, 300, 3, 0)
+	wantSessions(t, l)
+	t.Logf("BFD 300ms×3: %s's cable plugged back → its next hop back in the router's kernel route in %s", n1.Name, back.Round(time.Millisecond))
+	wantReplies(t, l, lab.URL(addr), 60, l.NodeList, fromClient())
+
+	// The control: BFD off. Turning it off resets FRR 8.4's sessions once;
+	// the cut starts after that settled.
+	if err := setPeerBFD(l, ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantBFDNotUp(t, l, l.NodeList)
+	wantSessions(t, l)
+	wantNextHops(t, l, prefix, all)
+	if took, ok := leftAfterCut(3 * time.Second); ok {
+		t.Fatalf("with BFD off, %s's next hop left the router's route %s after its cable was pulled, before 3s: the scenario cannot tell BFD from no BFD", n1.Name, took.Round(time.Millisecond))
+	}
+	hops, err := l.KernelNextHops(prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(hops, n1.Addr.String()) {
+		t.Fatalf("with BFD off, %s's next hop is gone from the router's route 3s after the cut (hops %v) with no change recorded", n1.Name, hops)
+	}
+	t.Logf("BFD off: %s's next hop still in the router's kernel route 3s after its cable was pulled (hold time 9s)", n1.Name)
+	// Plugged back within the hold time, the session never went: the
+	// route stays as it is.
+	if err := lab.SetCable(n1, true); err != nil {
+		t.Fatal(err)
+	}
+	wantSessions(t, l)
+	wantNextHops(t, l, prefix, all)
+}
