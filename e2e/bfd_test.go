@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
@@ -170,6 +171,59 @@ func TestBFD(t *testing.T) {
 	wantSessions(t, l)
 	wantNextHops(t, l, prefix, all)
 	wantReplies(t, l, lab.URL(addr), 60, l.NodeList, fromClient())
+
+	// Timers changed on the BGPPeer reach the router by Poll/Final: the
+	// router shows the new ones, and neither BGP nor BFD went down.
+	type before struct {
+		bgp lab.BGPSessionCounters
+		bfd lab.BFDPeer
+	}
+	was := map[string]before{}
+	for _, n := range l.NodeList {
+		c, err := l.SessionCounters(n.Addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Established == 0 || c.EstablishedEpoch == 0 {
+			t.Fatalf("the router's counters of %s read as %+v: not parsed", n.Addr, c)
+		}
+		p, _, err := bfdPeerOf(l, n.Addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		was[n.Name] = before{c, p}
+	}
+	d := func(t time.Duration) *metav1.Duration { return &metav1.Duration{Duration: t} }
+	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true, ReceiveInterval: d(200 * time.Millisecond), TransmitInterval: d(200 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	wantBFDUp(t, l, l.NodeList, 200, 200, 3, 0)
+	// Back to the defaults, for the cut below at 300 ms × 3.
+	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	wantBFDUp(t, l, l.NodeList, 300, 300, 3, 0)
+	for _, n := range l.NodeList {
+		c, err := l.SessionCounters(n.Addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _, err := bfdPeerOf(l, n.Addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := was[n.Name]
+		if c != w.bgp {
+			t.Errorf("changing the BFD timers reset the router's BGP session with %s: counters %+v, before %+v", n.Name, c, w.bgp)
+		}
+		if p.Uptime < w.bfd.Uptime {
+			t.Errorf("changing the BFD timers reset the router's BFD session with %s: up %ds, %ds before", n.Name, p.Uptime, w.bfd.Uptime)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("BFD timers 300ms → 200ms → 300ms on the BGPPeer: the router showed each, no BGP or BFD reset")
 
 	took, ok := leftAfterCut(5 * time.Second)
 	if !ok {

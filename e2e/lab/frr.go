@@ -412,3 +412,29 @@ func (l *Lab) BFDPeers() ([]BFDPeer, error) {
 	}
 	return peers, nil
 }
+
+// BGPSessionCounters is how often the router's session with a neighbor
+// came up and went down, and when it last came up (Unix seconds): a
+// session reset changes all of them.
+type BGPSessionCounters struct {
+	Established      int   `json:"connectionsEstablished"`
+	Dropped          int   `json:"connectionsDropped"`
+	EstablishedEpoch int64 `json:"bgpTimerUpEstablishedEpoch"`
+}
+
+// SessionCounters returns the router's counters of its session with addr.
+func (l *Lab) SessionCounters(addr string) (BGPSessionCounters, error) {
+	out, err := l.Vtysh("show bgp neighbors " + addr + " json")
+	if err != nil {
+		return BGPSessionCounters{}, err
+	}
+	var raw map[string]BGPSessionCounters
+	if err := json.Unmarshal(out, &raw); err != nil {
+		return BGPSessionCounters{}, fmt.Errorf("parsing neighbor %s: %w", addr, err)
+	}
+	c, ok := raw[addr]
+	if !ok {
+		return BGPSessionCounters{}, fmt.Errorf("the router has no neighbor %s: %s", addr, out)
+	}
+	return c, nil
+}
