@@ -184,7 +184,7 @@ func TestBFD(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Established == 0 || c.EstablishedEpoch == 0 {
+		if c.Established == 0 {
 			t.Fatalf("the router's counters of %s read as %+v: not parsed", n.Addr, c)
 		}
 		p, _, err := bfdPeerOf(l, n.Addr.String())
@@ -213,7 +213,9 @@ func TestBFD(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := was[n.Name]
-		if c != w.bgp {
+		// FRR computes the epoch from the uptime: it may move by a
+		// second without a reset; the counters do not.
+		if c.Established != w.bgp.Established || c.Dropped != w.bgp.Dropped {
 			t.Errorf("changing the BFD timers reset the router's BGP session with %s: counters %+v, before %+v", n.Name, c, w.bgp)
 		}
 		if p.Uptime < w.bfd.Uptime {

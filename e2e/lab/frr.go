@@ -414,12 +414,10 @@ func (l *Lab) BFDPeers() ([]BFDPeer, error) {
 }
 
 // BGPSessionCounters is how often the router's session with a neighbor
-// came up and went down, and when it last came up (Unix seconds): a
-// session reset changes all of them.
+// came up and went down: a session reset changes both.
 type BGPSessionCounters struct {
-	Established      int   `json:"connectionsEstablished"`
-	Dropped          int   `json:"connectionsDropped"`
-	EstablishedEpoch int64 `json:"bgpTimerUpEstablishedEpoch"`
+	Established int `json:"connectionsEstablished"`
+	Dropped     int `json:"connectionsDropped"`
 }
 
 // SessionCounters returns the router's counters of its session with addr.
