@@ -133,10 +133,11 @@ func TestBFD(t *testing.T) {
 	// router's kernel route, false if it is still there after timeout.
 	leftAfterCut := func(timeout time.Duration) (time.Duration, bool) {
 		t.Helper()
+		// Timed from before the `ip link set`: an upper bound.
+		cutAt := time.Now()
 		if err := lab.SetCable(n1, false); err != nil {
 			t.Fatal(err)
 		}
-		cutAt := time.Now()
 		c, err := w.Wait(cutAt, timeout, func(c lab.RouteChange) bool {
 			return c.Prefix.String() == prefix && !slices.Contains(c.Hops, n1.Addr.String())
 		})
@@ -149,10 +150,10 @@ func TestBFD(t *testing.T) {
 	// route has every node again.
 	backAfterPlug := func() time.Duration {
 		t.Helper()
+		pluggedAt := time.Now()
 		if err := lab.SetCable(n1, true); err != nil {
 			t.Fatal(err)
 		}
-		pluggedAt := time.Now()
 		c, err := w.Wait(pluggedAt, 60*time.Second, func(c lab.RouteChange) bool {
 			got := slices.Clone(c.Hops)
 			slices.Sort(got)
