@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -268,4 +269,60 @@ func TestBFD(t *testing.T) {
 	}
 	wantSessions(t, l)
 	wantNextHops(t, l, prefix, all)
+}
+
+// Scenario 9b: two BGPPeers with BFD on one node at once — the lab's and a
+// second one to another router address, from another node address — and
+// the router has both BFD sessions up with the node's timers (one UDP
+// listener per node serves every session, demultiplexed by discriminator).
+func TestBFDTwoPeersOnOneNode(t *testing.T) {
+	const ns = "e2e-bfd-two"
+	l, ctx := setup(t, ns)
+	n2 := l.NodeList[1]
+	routerAddr, nodeAddr := netip.MustParseAddr("198.18.1.4"), netip.MustParseAddr("198.18.1.53")
+	extraAddr(t, lab.NetnsRouter, routerAddr)
+	extraAddr(t, n2.Netns, nodeAddr)
+	routerNeighbor(t, l, nodeAddr, fmt.Sprint(lab.NodeASN), "bfd")
+	if err := l.VtyshConfig(fmt.Sprintf("neighbor %s bfd profile seamark", nodeAddr)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := setPeerBFD(l, ctx, nil); err != nil {
+			t.Error(err)
+		}
+		wantBFDNotUp(t, l, l.NodeList)
+		wantSessions(t, l)
+	})
+	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	peer := l.Peer("e2e-bfd-second", routerAddr)
+	src := seamarkv1alpha1.IPAddress(nodeAddr.String())
+	peer.Spec.SourceAddress = &src
+	peer.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": n2.Name}}
+	peer.Spec.BFD = &seamarkv1alpha1.BFD{Enabled: true}
+	create(t, l, ctx, peer)
+
+	second := n2
+	second.Addr = nodeAddr
+	wantBFDUp(t, l, []lab.Node{n2, second}, 300, 300, 3, 3*time.Second)
+	eventually(t, 60*time.Second, "BGP session with "+nodeAddr.String()+" established", func() error {
+		st, err := l.SessionStates()
+		if err != nil {
+			return err
+		}
+		if st[nodeAddr.String()] != "Established" {
+			return fmt.Errorf("sessions %v", st)
+		}
+		return nil
+	})
+	a, _, err := bfdPeerOf(l, n2.Addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := bfdPeerOf(l, nodeAddr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("BFD at the router for %s's two peers: %s→%s %s (up %ds), %s→%s %s (up %ds)", n2.Name, a.Peer, a.Local, a.Status, a.Uptime, b.Peer, b.Local, b.Status, b.Uptime)
 }
