@@ -139,6 +139,9 @@ func (l *Lab) Dump(ctx context.Context, w io.Writer) {
 	_, _ = w.Write(out)
 	out, _ = l.Vtysh("show bgp ipv6 unicast")
 	_, _ = w.Write(out)
+	section("FRR: show bfd peers brief")
+	out, err = l.Vtysh("show bfd peers brief")
+	_, _ = fmt.Fprintf(w, "%s%v\n", out, errOrEmpty(err))
 	section("sm-router kernel routes")
 	for _, fam := range []string{"-4", "-6"} {
 		out, _ := NetnsExec(NetnsRouter, "ip", fam, "route", "show")
