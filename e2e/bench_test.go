@@ -50,19 +50,7 @@ const (
 // table; run it with
 // `make bench` (root, like the e2e suite).
 func BenchmarkConvergence(b *testing.B) {
-	if skipReason != "" {
-		b.Skip(skipReason)
-	}
-	l, ctx := theLab, context.Background()
-	for range b.N {
-		rows := benchConvergence(b, l, ctx)
-		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		_, _ = fmt.Fprintln(tw, "\nLAB CONVERGENCE (routes: sm-router's kernel table; replies: sm-client)\tSAMPLES\tP50\tP99\tMAX")
-		for _, r := range rows {
-			_, _ = fmt.Fprintln(tw, r)
-		}
-		_ = tw.Flush()
-	}
+	labBench(b, "LAB CONVERGENCE (routes: sm-router's kernel table; replies: sm-client)", benchConvergence)
 }
 
 func benchConvergence(b *testing.B, l *lab.Lab, ctx context.Context) []string {
@@ -340,6 +328,28 @@ func waitV6Sessions(l *lab.Lab, timeout time.Duration) error {
 	}
 }
 
+// labBench runs a lab benchmark b.N times and prints the rows of each run
+// under title.
+func labBench(b *testing.B, title string, run func(*testing.B, *lab.Lab, context.Context) []string) {
+	if skipReason != "" {
+		b.Skip(skipReason)
+	}
+	for range b.N {
+		printTable(title, run(b, theLab, context.Background()))
+	}
+}
+
+// printTable prints a benchmark's rows (tab-separated, as row makes them)
+// under title, aligned.
+func printTable(title string, rows []string) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "\n"+title+"\tSAMPLES\tP50\tP99\tMAX")
+	for _, r := range rows {
+		_, _ = fmt.Fprintln(tw, r)
+	}
+	_ = tw.Flush()
+}
+
 func row(what string, d []time.Duration) string {
 	return fmt.Sprintf("%s\t%d\t%s\t%s\t%s", what, len(d), ms(percentile(d, 50)), ms(percentile(d, 99)), ms(percentile(d, 100)))
 }
@@ -355,4 +365,82 @@ func percentile(d []time.Duration, p int) time.Duration {
 	slices.Sort(s)
 	i := (p*len(s)+99)/100 - 1
 	return s[max(i, 0)]
+}
+
+// benchBFDCuts is how many times BenchmarkBFDFailover pulls the cable per
+// timer setting.
+const benchBFDCuts = 20
+
+// BenchmarkBFDFailover measures, at the router's kernel routing table, how
+// long a node whose fabric cable is pulled (carrier loss: no FIN, no
+// NOTIFICATION) stays in a Service's ECMP route with BFD on the BGPPeer,
+// at 300 ms × 3 and at 100 ms × 3 (the router's BFD profile set to the
+// same timers: its detection time bounds the figure), benchBFDCuts cuts
+// each, and how long after the replug the node is back in the route. The
+// floor is FRR's detection time (multiplier × interval) plus its route
+// reprogramming. It prints a table; run it with `make bench` (root).
+func BenchmarkBFDFailover(b *testing.B) {
+	labBench(b, "LAB BFD FAILOVER (sm-router's kernel table; timed from before the `ip link set`)", benchBFDFailover)
+}
+
+func benchBFDFailover(b *testing.B, l *lab.Lab, ctx context.Context) []string {
+	b.Helper()
+	const ns, app = "bench-bfd", "web"
+	if err := l.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		b.Fatal(err)
+	}
+	n1 := l.NodeList[0]
+	// Local policy with a pod on every node: each node announces.
+	prefix := hostPrefix(serviceAddr(b, l, ctx, ns, app, l.NodeList, lab.ServiceOptions{Local: true}))
+	all := addrs(l.NodeList...)
+	wantNextHops(b, l, prefix, all)
+	w, err := l.WatchRoutes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	rig := cableRig{w: w, n: n1, prefix: prefix, all: all}
+	defer func() {
+		_ = lab.SetCable(n1, true)
+		if err := l.SetBFDProfile(300, 300, 3); err != nil {
+			b.Error(err)
+		}
+		if err := setPeerBFD(l, ctx, nil); err != nil {
+			b.Error(err)
+		}
+		wantBFDNotUp(b, l, l.NodeList)
+		wantSessions(b, l)
+		wantNextHops(b, l, prefix, all)
+	}()
+
+	var rows []string
+	for _, iv := range []int{300, 100} {
+		interval := &metav1.Duration{Duration: time.Duration(iv) * time.Millisecond}
+		if err := l.SetBFDProfile(iv, iv, 3); err != nil {
+			b.Fatal(err)
+		}
+		if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true, ReceiveInterval: interval, TransmitInterval: interval}); err != nil {
+			b.Fatal(err)
+		}
+		wantBFDUpWith(b, l, l.NodeList, iv, iv, 3, iv, 3*time.Second)
+		wantSessions(b, l)
+		wantNextHops(b, l, prefix, all)
+		var left, back []time.Duration
+		for i := range benchBFDCuts {
+			took, ok := rig.cut(b, 10*time.Second)
+			if !ok {
+				b.Fatalf("BFD %dms×3, cut %d: %s's next hop still in the router's route for %s 10s after its cable was pulled", iv, i, n1.Name, prefix)
+			}
+			left = append(left, took)
+			back = append(back, rig.plug(b))
+			// The next cut starts with BFD up again for the node.
+			wantBFDUpWith(b, l, []lab.Node{n1}, iv, iv, 3, iv, 0)
+		}
+		rows = append(rows,
+			row(fmt.Sprintf("BFD %dms×3: cable pulled → next hop out of the route (FRR detects in %d–%dms, then reprograms)", iv, 2*iv, 3*iv), left),
+			row(fmt.Sprintf("BFD %dms×3: cable plugged back → next hop back in the route", iv), back))
+		b.ReportMetric(float64(percentile(left, 50).Milliseconds()), fmt.Sprintf("cut%d-p50-ms", iv))
+		b.ReportMetric(float64(percentile(left, 99).Milliseconds()), fmt.Sprintf("cut%d-p99-ms", iv))
+	}
+	return rows
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -47,7 +49,13 @@ func bfdPeerOf(l *lab.Lab, addr string) (lab.BFDPeer, bool, error) {
 // comes up: a young session is not yet the one that stays), and carries
 // the node's timers exactly as the BGPPeer gives them and the router's
 // profile (300 ms × 3) on its own side.
-func wantBFDUp(t *testing.T, l *lab.Lab, nodes []lab.Node, rxMs, txMs, mult int, minUp time.Duration) {
+func wantBFDUp(t testing.TB, l *lab.Lab, nodes []lab.Node, rxMs, txMs, mult int, minUp time.Duration) {
+	t.Helper()
+	wantBFDUpWith(t, l, nodes, rxMs, txMs, mult, 300, minUp)
+}
+
+// wantBFDUpWith is wantBFDUp with the router's profile at routerMs × 3.
+func wantBFDUpWith(t testing.TB, l *lab.Lab, nodes []lab.Node, rxMs, txMs, mult, routerMs int, minUp time.Duration) {
 	t.Helper()
 	eventually(t, 60*time.Second, fmt.Sprintf("BFD up at the router for %v at %dms/%dms×%d", names(nodes), rxMs, txMs, mult), func() error {
 		for _, n := range nodes {
@@ -62,8 +70,8 @@ func wantBFDUp(t *testing.T, l *lab.Lab, nodes []lab.Node, rxMs, txMs, mult int,
 				return fmt.Errorf("BFD with %s is %s", n.Addr, p.Status)
 			case p.RemoteRx != rxMs || p.RemoteTx != txMs || p.RemoteMult != mult:
 				return fmt.Errorf("BFD with %s: node's timers %dms/%dms×%d, want %dms/%dms×%d", n.Addr, p.RemoteRx, p.RemoteTx, p.RemoteMult, rxMs, txMs, mult)
-			case p.RxInterval != 300 || p.TxInterval != 300 || p.Multiplier != 3:
-				return fmt.Errorf("BFD with %s: router's timers %dms/%dms×%d, want the profile's 300ms/300ms×3", n.Addr, p.RxInterval, p.TxInterval, p.Multiplier)
+			case p.RxInterval != routerMs || p.TxInterval != routerMs || p.Multiplier != 3:
+				return fmt.Errorf("BFD with %s: router's timers %dms/%dms×%d, want the profile's %dms/%dms×3", n.Addr, p.RxInterval, p.TxInterval, p.Multiplier, routerMs, routerMs)
 			case time.Duration(p.Uptime)*time.Second < minUp:
 				return fmt.Errorf("BFD with %s up for only %ds", n.Addr, p.Uptime)
 			}
@@ -74,7 +82,7 @@ func wantBFDUp(t *testing.T, l *lab.Lab, nodes []lab.Node, rxMs, txMs, mult int,
 
 // wantBFDNotUp waits until the router's BFD session with every one of
 // nodes is anything but up.
-func wantBFDNotUp(t *testing.T, l *lab.Lab, nodes []lab.Node) {
+func wantBFDNotUp(t testing.TB, l *lab.Lab, nodes []lab.Node) {
 	t.Helper()
 	eventually(t, 30*time.Second, fmt.Sprintf("BFD not up at the router for %v", names(nodes)), func() error {
 		for _, n := range nodes {
@@ -88,6 +96,53 @@ func wantBFDNotUp(t *testing.T, l *lab.Lab, nodes []lab.Node) {
 		}
 		return nil
 	})
+}
+
+// cableRig pulls and plugs node n's fabric cable and times, with the
+// router's route watcher w, n's next hop leaving and rejoining the
+// router's kernel route for prefix (all: every node's address, sorted).
+type cableRig struct {
+	w      *lab.RouteWatch
+	n      lab.Node
+	prefix string
+	all    []string
+}
+
+// cut pulls n's cable and returns when its next hop left the router's
+// kernel route, false if it is still there after timeout. Timed from
+// before the `ip link set`: an upper bound.
+func (r cableRig) cut(t testing.TB, timeout time.Duration) (time.Duration, bool) {
+	t.Helper()
+	cutAt := time.Now()
+	if err := lab.SetCable(r.n, false); err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.w.Wait(cutAt, timeout, func(c lab.RouteChange) bool {
+		return c.Prefix.String() == r.prefix && !slices.Contains(c.Hops, r.n.Addr.String())
+	})
+	if err != nil {
+		return 0, false
+	}
+	return c.At.Sub(cutAt), true
+}
+
+// plug plugs n's cable back and returns when the router's kernel route
+// has every node again.
+func (r cableRig) plug(t testing.TB) time.Duration {
+	t.Helper()
+	pluggedAt := time.Now()
+	if err := lab.SetCable(r.n, true); err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.w.Wait(pluggedAt, 60*time.Second, func(c lab.RouteChange) bool {
+		got := slices.Clone(c.Hops)
+		slices.Sort(got)
+		return c.Prefix.String() == r.prefix && slices.Equal(got, r.all)
+	})
+	if err != nil {
+		t.Fatalf("after plugging %s's cable back the router's route did not return to %v: %v", r.n.Name, r.all, err)
+	}
+	return c.At.Sub(pluggedAt)
 }
 
 // Scenario 9: BFD. With bfd on the BGPPeer, the router's BFD sessions with
@@ -130,41 +185,7 @@ func TestBFD(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	// leftAfterCut pulls n1's cable and returns when its next hop left the
-	// router's kernel route, false if it is still there after timeout.
-	leftAfterCut := func(timeout time.Duration) (time.Duration, bool) {
-		t.Helper()
-		// Timed from before the `ip link set`: an upper bound.
-		cutAt := time.Now()
-		if err := lab.SetCable(n1, false); err != nil {
-			t.Fatal(err)
-		}
-		c, err := w.Wait(cutAt, timeout, func(c lab.RouteChange) bool {
-			return c.Prefix.String() == prefix && !slices.Contains(c.Hops, n1.Addr.String())
-		})
-		if err != nil {
-			return 0, false
-		}
-		return c.At.Sub(cutAt), true
-	}
-	// backAfterPlug plugs n1's cable and returns when the router's kernel
-	// route has every node again.
-	backAfterPlug := func() time.Duration {
-		t.Helper()
-		pluggedAt := time.Now()
-		if err := lab.SetCable(n1, true); err != nil {
-			t.Fatal(err)
-		}
-		c, err := w.Wait(pluggedAt, 60*time.Second, func(c lab.RouteChange) bool {
-			got := slices.Clone(c.Hops)
-			slices.Sort(got)
-			return c.Prefix.String() == prefix && slices.Equal(got, all)
-		})
-		if err != nil {
-			t.Fatalf("after plugging %s's cable back the router's route did not return to %v: %v", n1.Name, all, err)
-		}
-		return c.At.Sub(pluggedAt)
-	}
+	rig := cableRig{w: w, n: n1, prefix: prefix, all: all}
 
 	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true}); err != nil {
 		t.Fatal(err)
@@ -229,7 +250,7 @@ func TestBFD(t *testing.T) {
 	}
 	t.Logf("BFD timers 300ms → 200ms → 300ms on the BGPPeer: the router showed each, no BGP or BFD reset")
 
-	took, ok := leftAfterCut(5 * time.Second)
+	took, ok := rig.cut(t, 5*time.Second)
 	if !ok {
 		t.Fatalf("with BFD at 300ms×3, %s's next hop was still in the router's route for %s 5s after its cable was pulled; changes: %v", n1.Name, prefix, w.Changes())
 	}
@@ -237,7 +258,7 @@ func TestBFD(t *testing.T) {
 	wantNextHops(t, l, prefix, addrs(others...))
 	wantReplies(t, l, lab.URL(addr), 60, others, fromClient())
 
-	back := backAfterPlug()
+	back := rig.plug(t)
 	wantBFDUp(t, l, []lab.Node{n1}, 300, 300, 3, 0)
 	wantSessions(t, l)
 	t.Logf("BFD 300ms×3: %s's cable plugged back → its next hop back in the router's kernel route in %s", n1.Name, back.Round(time.Millisecond))
@@ -251,7 +272,7 @@ func TestBFD(t *testing.T) {
 	wantBFDNotUp(t, l, l.NodeList)
 	wantSessions(t, l)
 	wantNextHops(t, l, prefix, all)
-	if took, ok := leftAfterCut(3 * time.Second); ok {
+	if took, ok := rig.cut(t, 3*time.Second); ok {
 		t.Fatalf("with BFD off, %s's next hop left the router's route %s after its cable was pulled, before 3s: the scenario cannot tell BFD from no BFD", n1.Name, took.Round(time.Millisecond))
 	}
 	hops, err := l.KernelNextHops(prefix)
@@ -325,4 +346,87 @@ func TestBFDTwoPeersOnOneNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("BFD at the router for %s's two peers: %s→%s %s (up %ds), %s→%s %s (up %ds)", n2.Name, a.Peer, a.Local, a.Status, a.Uptime, b.Peer, b.Local, b.Status, b.Uptime)
+}
+
+// Scenario 9c: a speaker restart with BFD on. The first node's speaker is
+// killed (no AdminDown, no withdraw: the router's BFD session times out)
+// and a Service is deleted while it is down; started again, the speaker
+// brings the router's BFD session back up with the BGPPeer's timers, the
+// remaining Service's route has every node as next hop again, and the
+// router holds no path for the deleted Service's prefix, from any node.
+func TestBFDSpeakerRestart(t *testing.T) {
+	const ns = "e2e-bfd-restart"
+	l, ctx := setup(t, ns)
+	n1 := l.NodeList[0]
+	speaker := lab.SpeakerProcess(n1)
+	all := addrs(l.NodeList...)
+	kept := hostPrefix(serviceAddr(t, l, ctx, ns, "kept", l.NodeList, lab.ServiceOptions{}))
+	gone := hostPrefix(serviceAddr(t, l, ctx, ns, "gone", l.NodeList, lab.ServiceOptions{}))
+	wantNextHops(t, l, kept, all)
+	wantNextHops(t, l, gone, all)
+	t.Cleanup(func() {
+		if _, running := l.Pid(speaker); !running {
+			if err := l.StartSpeaker(n1, nil); err != nil {
+				t.Error(err)
+			}
+		}
+		if err := setPeerBFD(l, ctx, nil); err != nil {
+			t.Error(err)
+		}
+		wantBFDNotUp(t, l, l.NodeList)
+		wantSessions(t, l)
+	})
+	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	wantBFDUp(t, l, l.NodeList, 300, 300, 3, 3*time.Second)
+	wantSessions(t, l)
+
+	if err := l.Signal(speaker, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !l.WaitExit(speaker, 10*time.Second) {
+		t.Fatalf("speaker of %s survived SIGKILL", n1.Name)
+	}
+	wantBFDNotUp(t, l, []lab.Node{n1})
+	wantNextHops(t, l, kept, addrs(l.NodeList[1:]...))
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gone"}}
+	if err := l.Client.Delete(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	// The other nodes withdraw it while the first node's speaker is down.
+	wantNoPaths(t, l, gone)
+
+	if err := l.StartSpeaker(n1, nil); err != nil {
+		t.Fatal(err)
+	}
+	wantBFDUp(t, l, []lab.Node{n1}, 300, 300, 3, 0)
+	wantSessions(t, l)
+	wantNextHops(t, l, kept, all)
+	// The restarted speaker has announced what it has (kept's route is
+	// back with its next hop): a path for gone would be there by now.
+	wantNoPaths(t, l, gone)
+	hops, err := l.KernelNextHops(gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hops) != 0 {
+		t.Fatalf("after %s's speaker restarted the router's kernel still routes the deleted Service's %s via %v", n1.Name, gone, hops)
+	}
+	t.Logf("%s's speaker killed and restarted with BFD on: BFD back up at the router, %s via %v, no path for the deleted Service's %s", n1.Name, kept, all, gone)
+}
+
+// wantNoPaths waits until the router has no BGP path for prefix.
+func wantNoPaths(t testing.TB, l *lab.Lab, prefix string) {
+	t.Helper()
+	eventually(t, 30*time.Second, "no BGP path for "+prefix+" at the router", func() error {
+		paths, err := l.BGPPaths(prefix)
+		if err != nil {
+			return err
+		}
+		if len(paths) != 0 {
+			return fmt.Errorf("paths %+v", paths)
+		}
+		return nil
+	})
 }

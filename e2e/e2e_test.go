@@ -91,7 +91,7 @@ func setup(t *testing.T, ns string) (*lab.Lab, context.Context) {
 
 // eventually polls cond until it returns nil or timeout passes, then fails
 // the test with the last error.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() error) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -119,7 +119,7 @@ func addrs(nodes ...lab.Node) []string {
 }
 
 // wantNextHops waits until the router's kernel routes prefix to exactly want.
-func wantNextHops(t *testing.T, l *lab.Lab, prefix string, want []string) {
+func wantNextHops(t testing.TB, l *lab.Lab, prefix string, want []string) {
 	t.Helper()
 	eventually(t, 90*time.Second, "router's kernel next hops of "+prefix, func() error {
 		got, err := l.KernelNextHops(prefix)
@@ -187,7 +187,7 @@ func names(nodes []lab.Node) []string {
 
 // serviceAddr creates backends on nodes and a LoadBalancer Service, and
 // returns the Service's address.
-func serviceAddr(t *testing.T, l *lab.Lab, ctx context.Context, ns, name string, backends []lab.Node, o lab.ServiceOptions) netip.Addr {
+func serviceAddr(t testing.TB, l *lab.Lab, ctx context.Context, ns, name string, backends []lab.Node, o lab.ServiceOptions) netip.Addr {
 	t.Helper()
 	if err := l.CreateBackends(ctx, ns, name, backends); err != nil {
 		t.Fatal(err)
@@ -656,7 +656,7 @@ func TestRouterRestart(t *testing.T) {
 
 // wantSessions waits until the router's IPv4 sessions with every node are
 // established.
-func wantSessions(t *testing.T, l *lab.Lab) {
+func wantSessions(t testing.TB, l *lab.Lab) {
 	t.Helper()
 	eventually(t, 90*time.Second, "BGP sessions established", func() error {
 		st, err := l.SessionStates()

@@ -346,7 +346,13 @@ func waitFor(timeout time.Duration, cond func() bool) error {
 // ("router bgp" context): the lab adds and removes neighbors at run time
 // without restarting FRR.
 func (l *Lab) VtyshConfig(lines ...string) error {
-	args := []string{"--vty_socket", l.frrDir(), "-c", "configure terminal", "-c", fmt.Sprintf("router bgp %d", RouterASN)}
+	return l.vtyshConfigure(fmt.Sprintf("bgpd (%s)", strings.Join(lines, "; ")), append([]string{fmt.Sprintf("router bgp %d", RouterASN)}, lines...))
+}
+
+// vtyshConfigure applies configuration lines in "configure terminal";
+// what names them in errors.
+func (l *Lab) vtyshConfigure(what string, lines []string) error {
+	args := []string{"--vty_socket", l.frrDir(), "-c", "configure terminal"}
 	for _, ln := range lines {
 		args = append(args, "-c", ln)
 	}
@@ -355,13 +361,20 @@ func (l *Lab) VtyshConfig(lines ...string) error {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Dir = l.frrDir()
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("configuring bgpd (%s): %w: %s", strings.Join(lines, "; "), err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("configuring %s: %w: %s", what, err, strings.TrimSpace(out.String()))
 	}
 	// vtysh exits 0 on some refused lines; it prints why.
 	if s := strings.TrimSpace(out.String()); s != "" {
-		return fmt.Errorf("configuring bgpd (%s): %s", strings.Join(lines, "; "), s)
+		return fmt.Errorf("configuring %s: %s", what, s)
 	}
 	return nil
+}
+
+// SetBFDProfile sets the timers of the router's BFD profile the node peer
+// groups use (bfdd applies them to the running sessions by Poll/Final).
+func (l *Lab) SetBFDProfile(rxMs, txMs, mult int) error {
+	return l.vtyshConfigure("bfdd's profile seamark", []string{"bfd", "profile seamark",
+		fmt.Sprintf("receive-interval %d", rxMs), fmt.Sprintf("transmit-interval %d", txMs), fmt.Sprintf("detect-multiplier %d", mult)})
 }
 
 // GracefulRestartNegotiated reports whether the router's session with addr
