@@ -104,8 +104,9 @@ func (u *Unit) Decide(svc *corev1.Service, taken map[netip.Addr]*seamarkv1alpha1
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	o := u.owner(owner)
+	changed := !shareEqual(o.share, ask.Share)
 	o.share, o.created = ask.Share, svc.CreationTimestamp.Time
-	u.setShown(owner, o, shownAll)
+	u.setShown(owner, o, shownAll, changed)
 
 	var d Decision
 	keep := map[netip.Addr]bool{}

@@ -133,16 +133,26 @@ func (s *simStore) GetAllocation(_ context.Context, name string) (*seamarkv1alph
 	return o.DeepCopy(), nil
 }
 
+// current returns the stored lock ipa was read from: NotFound when it is
+// gone, Conflict when its resourceVersion or UID moved on (the update's
+// optimistic lock and the delete's preconditions alike).
+func (s *simStore) current(ipa *seamarkv1alpha1.IPAllocation) (*seamarkv1alpha1.IPAllocation, error) {
+	cur, ok := s.api.allocs[ipa.Name]
+	switch {
+	case !ok:
+		return nil, apierrors.NewNotFound(grAlloc, ipa.Name)
+	case cur.ResourceVersion != ipa.ResourceVersion || cur.UID != ipa.UID:
+		return nil, apierrors.NewConflict(grAlloc, ipa.Name, errors.New("stale"))
+	}
+	return cur, nil
+}
+
 func (s *simStore) UpdateAllocation(_ context.Context, ipa *seamarkv1alpha1.IPAllocation) error {
 	if err := s.gate(); err != nil {
 		return err
 	}
-	cur, ok := s.api.allocs[ipa.Name]
-	switch {
-	case !ok:
-		return apierrors.NewNotFound(grAlloc, ipa.Name)
-	case cur.ResourceVersion != ipa.ResourceVersion || cur.UID != ipa.UID:
-		return apierrors.NewConflict(grAlloc, ipa.Name, errors.New("stale"))
+	if _, err := s.current(ipa); err != nil {
+		return err
 	}
 	s.api.bump(&ipa.ObjectMeta)
 	s.api.allocs[ipa.Name] = ipa.DeepCopy()
@@ -154,12 +164,9 @@ func (s *simStore) DeleteAllocation(_ context.Context, ipa *seamarkv1alpha1.IPAl
 	if err := s.gate(); err != nil {
 		return err
 	}
-	cur, ok := s.api.allocs[ipa.Name]
-	switch {
-	case !ok:
-		return apierrors.NewNotFound(grAlloc, ipa.Name)
-	case cur.ResourceVersion != ipa.ResourceVersion || cur.UID != ipa.UID:
-		return apierrors.NewConflict(grAlloc, ipa.Name, errors.New("precondition"))
+	cur, err := s.current(ipa)
+	if err != nil {
+		return err
 	}
 	delete(s.api.allocs, ipa.Name)
 	s.api.emitAlloc(cur, true)

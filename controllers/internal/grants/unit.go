@@ -232,8 +232,9 @@ func (u *Unit) ObserveService(svc *corev1.Service) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	o := u.owner(owner)
+	changed := !shareEqual(o.share, ask.Share)
 	o.share, o.created = ask.Share, svc.CreationTimestamp.Time
-	u.setShown(owner, o, shown)
+	u.setShown(owner, o, shown, changed)
 }
 
 // ForgetService records that a Service is gone: it shows nothing any more.
@@ -244,7 +245,7 @@ func (u *Unit) ForgetService(namespace, name string) {
 	defer u.mu.Unlock()
 	if o := u.owners[owner]; o != nil {
 		o.created = time.Time{}
-		u.setShown(owner, o, nil)
+		u.setShown(owner, o, nil, false)
 	}
 }
 
@@ -257,7 +258,11 @@ func (u *Unit) Abandon(owner string, addr netip.Addr) {
 	u.settle(addr)
 }
 
-func (u *Unit) setShown(owner string, o *ownerState, shown []netip.Addr) {
+// setShown records the addresses owner's Service shows. Only addresses
+// whose claims changed are settled again, and the unchanged ones only when
+// the owner's sharing data changed (settle hands it to the allocator): a
+// reconcile of an unchanged Service costs the index nothing.
+func (u *Unit) setShown(owner string, o *ownerState, shown []netip.Addr, shareChanged bool) {
 	old := o.shown
 	o.shown = shown
 	for _, a := range old {
@@ -272,10 +277,16 @@ func (u *Unit) setShown(owner string, o *ownerState, shown []netip.Addr) {
 		if !slices.Contains(st.shownBy, owner) {
 			st.shownBy = append(st.shownBy, owner)
 			slices.SortStableFunc(st.shownBy, u.olderFirst)
+		} else if !shareChanged {
+			continue
 		}
 		u.settle(a)
 	}
 	u.gc(owner)
+}
+
+func shareEqual(a, b allocator.Share) bool {
+	return a.Key == b.Key && a.Policy == b.Policy && a.Selector == b.Selector && slices.Equal(a.Ports, b.Ports)
 }
 
 // olderFirst orders owners by their Service's creation, then by name: of
