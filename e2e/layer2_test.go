@@ -15,6 +15,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 
 	"github.com/seamark-io/seamark/e2e/lab"
 	"github.com/seamark-io/seamark/speaker/layer2"
@@ -556,8 +559,22 @@ func TestLayer2PartitionHeals(t *testing.T) {
 			_ = lab.HealGossip(n1)
 		}
 	}()
-	// Long enough for both sides to declare the other dead.
-	time.Sleep(5 * time.Second)
+	// The partition is real: the first node's speaker sees itself alone
+	// (its SpeakerStatus), and the others see two members.
+	members := func(n lab.Node) int32 {
+		var st seamarkv1alpha1.SpeakerStatus
+		if err := l.Client.Get(ctx, client.ObjectKey{Name: n.Name}, &st); err != nil || st.Status.Memberlist == nil {
+			return -1
+		}
+		return st.Status.Memberlist.Members
+	}
+	eventually(t, 10*time.Second, "the partition seen by the speakers", func() error {
+		got := []int32{members(n1), members(l.NodeList[1]), members(l.NodeList[2])}
+		if !slices.Equal(got, []int32{1, 2, 2}) {
+			return fmt.Errorf("members per node %v, want [1 2 2]", got)
+		}
+		return nil
+	})
 	for _, a := range addrs {
 		who, err := answeredBy(l, a)
 		t.Logf("partitioned: %s answered by %v (%v)", a, who, err)
@@ -568,5 +585,12 @@ func TestLayer2PartitionHeals(t *testing.T) {
 	healed = true
 	healAt := time.Now()
 	wantOwners(t, l, ctx, addrs, 30*time.Second)
+	eventually(t, 10*time.Second, "the healed membership", func() error {
+		got := []int32{members(n1), members(l.NodeList[1]), members(l.NodeList[2])}
+		if !slices.Equal(got, []int32{3, 3, 3}) {
+			return fmt.Errorf("members per node %v, want [3 3 3]", got)
+		}
+		return nil
+	})
 	t.Logf("healed: every address has its one elected owner %s after the partition ended", time.Since(healAt).Round(time.Millisecond))
 }
