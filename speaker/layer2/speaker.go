@@ -784,7 +784,7 @@ func (s *Speaker) handleConflict(c conflict, now time.Time) {
 	// view of the endpoints lags ours; it will release).
 	if owner != "" && !s.cluster.isLeaving(owner) && mayOwn(addr, owner) && Better(owner, s.opts.NodeName, o.key) {
 		s.yielded[c.addr] = yield{node: owner, at: now}
-		msg := fmt.Sprintf("Node %s (MAC %s) answers for %s and wins its election; this node yields until the membership changes", owner, c.mac, c.addr)
+		msg := fmt.Sprintf("Node %s (MAC %s) answers for %s and wins its election; this node yields until its gossip view agrees", owner, c.mac, c.addr)
 		s.log.Info("Yielded layer 2 address to a better node", "ip", c.addr.String(), "node", owner, "mac", c.mac.String())
 		s.notify(c.addr, msg)
 		s.step(now)
