@@ -47,6 +47,8 @@ type Layer2Report struct {
 	Profile    string
 	Members    int
 	Interfaces []string
+	// Candidates are the interfaces that may answer, with their subnets.
+	Candidates []layer2.Interface
 	Owned      []layer2.Owned
 	Conflicts  int64
 }
@@ -100,6 +102,13 @@ func BuildStatus(r StatusReport, prev seamarkv1alpha1.SpeakerStatusStatus, now t
 		}
 		slices.Sort(ifaces)
 		st.Layer2 = &seamarkv1alpha1.Layer2Status{Interfaces: slices.Compact(ifaces), Owned: int32(min(len(l.Owned), 1<<31-1)), Conflicts: l.Conflicts}
+		for _, c := range l.Candidates[:min(len(l.Candidates), 64)] {
+			li := seamarkv1alpha1.L2Interface{Name: c.Name}
+			for _, p := range c.Prefixes[:min(len(c.Prefixes), 32)] {
+				li.Prefixes = append(li.Prefixes, p.String())
+			}
+			st.Layer2.Candidates = append(st.Layer2.Candidates, li)
+		}
 	}
 	return st
 }
@@ -293,7 +302,7 @@ func Report(r *Reconciler, peers interface{ Status() []bgp.PeerStatus }, l2 *lay
 		rep.Peers = peers.Status()
 	}
 	if l2 != nil && plan != nil && plan.L2Enabled {
-		rep.Layer2 = &Layer2Report{Profile: profile, Members: l2.Members(), Owned: l2.Owned(), Conflicts: l2.Conflicts()}
+		rep.Layer2 = &Layer2Report{Profile: profile, Members: l2.Members(), Candidates: l2.Interfaces(), Owned: l2.Owned(), Conflicts: l2.Conflicts()}
 		if !l2.Ready() {
 			rep.Ready, rep.NotReady = false, "The speaker has not joined the layer 2 gossip yet"
 		}
