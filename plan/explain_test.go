@@ -25,7 +25,7 @@ func tNode(name string, f func(*corev1.Node)) corev1.Node {
 
 func tService(f func(*corev1.Service)) corev1.Service {
 	s := corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web", Labels: map[string]string{"app": "web"}},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster},
+		Spec:   corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyCluster},
 		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "203.0.113.10"}}}}}
 	if f != nil {
 		f(&s)
@@ -33,7 +33,9 @@ func tService(f func(*corev1.Service)) corev1.Service {
 	return s
 }
 
-func tLocal(s *corev1.Service) { s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal }
+func tLocal(s *corev1.Service) {
+	s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+}
 
 // tSlice is an EndpointSlice of default/web with one ready endpoint per node.
 func tSlice(nodes ...string) discoveryv1.EndpointSlice {
