@@ -24,9 +24,6 @@ import (
 // seamark.io/Announced condition turns False.
 const EventNotAnnounced = "NotAnnounced"
 
-// endpointSliceService indexes EndpointSlices by "namespace/service".
-const endpointSliceService = "seamark.io/service"
-
 // announcedReconciler keeps the seamark.io/Announced condition of the
 // Services seamark handles: it runs every node's plan (plan.Explain, the
 // speaker's own planning) over the cache and reads the SpeakerStatuses
@@ -56,7 +53,7 @@ func (r *announcedReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	if err := r.client.List(ctx, &slicesList, client.InNamespace(svc.Namespace),
-		client.MatchingFields{endpointSliceService: svc.Namespace + "/" + svc.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.client.List(ctx, &speakers, client.UnsafeDisableDeepCopy); err != nil {
@@ -103,16 +100,6 @@ func announcedCondition(svc *corev1.Service, in plan.Input, speakers []seamarkv1
 	}
 	old := meta.FindStatusCondition(svc.Status.Conditions, c.Type)
 	return c, old == nil || old.Status != c.Status || old.Reason != c.Reason
-}
-
-// serviceOfSlice is the index value of an EndpointSlice: its Service's
-// "namespace/name", from the kubernetes.io/service-name label.
-func serviceOfSlice(o client.Object) []string {
-	name := o.GetLabels()[discoveryv1.LabelServiceName]
-	if name == "" {
-		return nil
-	}
-	return []string{o.GetNamespace() + "/" + name}
 }
 
 // nodeChanged lets through the Node updates that can change a plan:

@@ -133,9 +133,6 @@ func Setup(mgr ctrl.Manager, opts Options) (*State, error) {
 	// The seamark.io/Announced condition: every node's plan over the cache,
 	// with the SpeakerStatuses. Anything a plan reads wakes the Services it
 	// can change; the config reconciler wakes them all after a rebuild.
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &discoveryv1.EndpointSlice{}, endpointSliceService, serviceOfSlice); err != nil {
-		return nil, fmt.Errorf("indexing EndpointSlices: %w", err)
-	}
 	annR := &announcedReconciler{client: mgr.GetClient(), state: state, recorder: mgr.GetEventRecorder("seamark-controller"), defaultClass: opts.DefaultClass}
 	toAll := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		return allAddressed(ctx, mgr.GetClient(), unit)
