@@ -27,6 +27,7 @@ import (
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/config"
 	"github.com/seamark-io/seamark/controllers/internal/grants"
+	"github.com/seamark-io/seamark/plan"
 )
 
 // Options configure the controllers.
@@ -49,10 +50,13 @@ type Options struct {
 }
 
 // CacheOptions limits the manager's cache to what seamark-controller
-// needs: Secrets of its own namespace only.
+// needs: Secrets of its own namespace only, and Nodes and EndpointSlices
+// (read for the Announced condition) stripped to what the planning reads.
 func CacheOptions(namespace string) cache.Options {
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Namespaces: map[string]cache.Config{namespace: {}}},
+		&corev1.Secret{}:             {Namespaces: map[string]cache.Config{namespace: {}}},
+		&corev1.Node{}:               {Transform: plan.StripNode},
+		&discoveryv1.EndpointSlice{}: {Transform: plan.StripEndpointSlice},
 	}}
 }
 
