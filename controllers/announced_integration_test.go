@@ -134,11 +134,7 @@ func TestAnnouncedCondition(t *testing.T) {
 	n := ns(t, "announced")
 	sel := func(m map[string]string) *metav1.LabelSelector { return &metav1.LabelSelector{MatchLabels: m} }
 	pool := func(name, cidr string) {
-		p := createPool(t, name, n, []string{cidr})
-		p.Labels = map[string]string{"ann": name}
-		if err := env.Client.Update(ctx, p); err != nil {
-			t.Fatal(err)
-		}
+		p := createPool(t, name, n, []string{cidr}, func(p *seamarkv1alpha1.IPPool) { p.Labels = map[string]string{"ann": name} })
 		t.Cleanup(func() { deleteObj(t, p) })
 	}
 	pool("ann-bgp", "203.0.113.64/28")
@@ -230,14 +226,16 @@ func TestAnnouncedCondition(t *testing.T) {
 		}
 		// One node's sessions go down (the other still announces).
 		n1.speak(true, bgp.StateActive, sessions, lan)
-		// The layer 2 owner moves, recorded as the speakers record it.
-		arp := addresses(t, n, "arp")[0]
-		for _, node := range []string{"ann-n1", "ann-n2"} {
-			ipa := &seamarkv1alpha1.IPAllocation{ObjectMeta: metav1.ObjectMeta{Name: seamarkv1alpha1.AllocationName(netip.MustParseAddr(arp))}}
-			patch := client.RawPatch("application/merge-patch+json", fmt.Appendf(nil, `{"status":{"l2":{"node":%q,"interface":"eth1","since":%q}}}`, node, time.Now().UTC().Format(time.RFC3339)))
-			if err := env.Client.Status().Patch(ctx, ipa, patch); err != nil {
-				t.Fatal(err)
-			}
+		// The layer 2 owner moves from one node to the other, recorded by
+		// their status writers as the speakers record it.
+		arp := netip.MustParseAddr(addresses(t, n, "arp")[0])
+		for i, f := range []*fakeNode{n1, n2} {
+			f.report.Layer2.Owned = []layer2.Owned{{Addr: arp, Interfaces: []string{"eth1"}, Since: time.Now().Add(time.Duration(i) * time.Second)}}
+			f.w.Sync(ctx, time.Now())
+			eventually(t, 10*time.Second, "the owner recorded", func() (bool, string) {
+				ipa := allocation(t, arp.String())
+				return ipa != nil && ipa.Status.L2 != nil && ipa.Status.L2.Node == f.name, fmt.Sprintf("%+v", ipa.Status.L2)
+			})
 		}
 		// A node joins and announces. The canary, announced only from
 		// it, shows the controller saw it (and is the control: a change
