@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/e2e/lab"
@@ -170,6 +171,7 @@ func TestSpeakerStatusAndAnnounced(t *testing.T) {
 	l.StopRouter()
 	wantSpeakers(t, l, ctx, "Idle", "Active", "Connect")
 	wantAnnounced(t, l, ctx, ns, "web", seamarkv1alpha1.ReasonPeersDown)
+	logConditions(t, l, ctx, ns, "web")
 	t.Logf("with FRR stopped: kubectl get speakerstatus\n%s", kubectlGet(t, l, seamarkv1alpha1.GroupVersion.WithResource("speakerstatuses")))
 	t.Logf("with FRR stopped: kubectl seamark explain svc %s/web\n%s", ns, seamarkPlugin(t, l, "explain", "svc", ns+"/web"))
 
@@ -214,10 +216,20 @@ func TestExplainLocalService(t *testing.T) {
 		t.Errorf("the address line is missing or wrong:\n%s", out)
 	}
 	t.Logf("kubectl seamark status\n%s", seamarkPlugin(t, l, "status"))
+	logConditions(t, l, ctx, ns, app)
+}
+
+// logConditions logs the Service's status.conditions as kubectl get -o
+// yaml prints them.
+func logConditions(t *testing.T, l *lab.Lab, ctx context.Context, ns, name string) {
+	t.Helper()
 	svc := &corev1.Service{}
-	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: app}, svc); err != nil {
+	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil {
 		t.Fatal(err)
 	}
-	c := meta.FindStatusCondition(svc.Status.Conditions, seamarkv1alpha1.ConditionAnnounced)
-	t.Logf("the Service's condition: type=%s status=%s reason=%s message=%q", c.Type, c.Status, c.Reason, c.Message)
+	y, err := yaml.Marshal(map[string]any{"status": map[string]any{"conditions": svc.Status.Conditions}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kubectl get svc -n %s %s -o yaml (status.conditions)\n%s", ns, name, y)
 }
