@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/config"
@@ -159,13 +160,7 @@ func writeStatus(out io.Writer, s *snapshot, now time.Time) error {
 	speakers := slices.Clone(s.Speakers)
 	slices.SortFunc(speakers, func(a, b seamarkv1alpha1.SpeakerStatus) int { return strings.Compare(a.Name, b.Name) })
 	for _, sp := range speakers {
-		ready := "Unknown"
-		if c := meta.FindStatusCondition(sp.Status.Conditions, seamarkv1alpha1.ConditionReady); c != nil {
-			ready = string(c.Status)
-			if c.Status != "True" {
-				ready += " (" + c.Reason + ")"
-			}
-		}
+		ready := readyOf(sp.Status.Conditions)
 		members, owned, conflicts := "-", "-", "-"
 		if m := sp.Status.Memberlist; m != nil {
 			members = fmt.Sprint(m.Members)
@@ -196,13 +191,7 @@ func writeStatus(out io.Writer, s *snapshot, now time.Time) error {
 	pools := slices.Clone(s.Pools)
 	slices.SortFunc(pools, func(a, b seamarkv1alpha1.IPPool) int { return strings.Compare(a.Name, b.Name) })
 	for _, p := range pools {
-		ready := "Unknown"
-		if c := meta.FindStatusCondition(p.Status.Conditions, seamarkv1alpha1.ConditionReady); c != nil {
-			ready = string(c.Status)
-			if c.Status != "True" {
-				ready += " (" + c.Reason + ")"
-			}
-		}
+		ready := readyOf(p.Status.Conditions)
 		cidrs := make([]string, len(p.Spec.CIDRs))
 		for i, c := range p.Spec.CIDRs {
 			cidrs[i] = string(c)
@@ -213,6 +202,18 @@ func writeStatus(out io.Writer, s *snapshot, now time.Time) error {
 		return err
 	}
 	return flush(out, w)
+}
+
+// readyOf is the Ready condition's status, with its reason when not True.
+func readyOf(conds []metav1.Condition) string {
+	c := meta.FindStatusCondition(conds, seamarkv1alpha1.ConditionReady)
+	switch {
+	case c == nil:
+		return "Unknown"
+	case c.Status != metav1.ConditionTrue:
+		return string(c.Status) + " (" + c.Reason + ")"
+	}
+	return string(c.Status)
 }
 
 func dash(s string) string {
