@@ -141,11 +141,12 @@ type StatusWriter struct {
 	// Log receives write failures.
 	Log logr.Logger
 
-	nodeUID  types.UID
-	written  *seamarkv1alpha1.SpeakerStatusStatus
-	owners   map[netip.Addr]time.Time // the l2 owner records written, by address
-	lastErr  string
-	lastLErr string
+	nodeUID    types.UID
+	objApplied bool // the object with its ownerReference exists
+	written    *seamarkv1alpha1.SpeakerStatusStatus
+	owners     map[netip.Addr]time.Time // the l2 owner records written, by address
+	lastErr    string
+	lastLErr   string
 }
 
 // NeedLeaderElection: every speaker writes its own node's status.
@@ -220,11 +221,16 @@ func (w *StatusWriter) apply(ctx context.Context, st seamarkv1alpha1.SpeakerStat
 		return err
 	}
 	delete(u.Object, "status")
-	if err := w.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(StatusFieldManager), client.ForceOwnership); err != nil {
-		if kerrors.IsNotFound(err) || kerrors.IsInvalid(err) {
-			w.nodeUID = "" // the Node was replaced: read it again
+	// The object (its ownerReference) is applied once per Node; later
+	// writes are the status alone, one request each.
+	if !w.objApplied {
+		if err := w.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(StatusFieldManager), client.ForceOwnership); err != nil {
+			if kerrors.IsNotFound(err) || kerrors.IsInvalid(err) {
+				w.nodeUID = "" // the Node was replaced: read it again
+			}
+			return fmt.Errorf("applying SpeakerStatus %s: %w", w.NodeName, err)
 		}
-		return fmt.Errorf("applying SpeakerStatus %s: %w", w.NodeName, err)
+		w.objApplied = true
 	}
 	obj.Status = st
 	u, err = toUnstructured(obj)
@@ -233,6 +239,9 @@ func (w *StatusWriter) apply(ctx context.Context, st seamarkv1alpha1.SpeakerStat
 	}
 	delete(u.Object["metadata"].(map[string]any), "ownerReferences")
 	if err := w.Client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(StatusFieldManager), client.ForceOwnership); err != nil {
+		if kerrors.IsNotFound(err) {
+			w.objApplied, w.nodeUID = false, "" // deleted (with its Node): create it again
+		}
 		return fmt.Errorf("applying the status of SpeakerStatus %s: %w", w.NodeName, err)
 	}
 	return nil
