@@ -87,7 +87,7 @@ test: testbin ## Run unit and integration tests (real kube-apiserver + etcd from
 bench: testbin build lab-deps ## Run the benchmarks and print their figures (the controller's against the real apiserver, the lab's convergence; root, FRR).
 	go test -run='^$$' -bench=. -benchmem ./allocator/ ./config/ ./speaker/...
 	go test -tags integration -run='^$$' -bench='Grant2000Services|Backlog2000Services|StandbyTakeover' -benchtime=1x -timeout 20m -v ./controllers/ | grep -E 'Benchmark|Services from|backlogged|takeover|ok|FAIL'
-	go test -tags e2e -run='^$$' -bench='Convergence|BFDFailover|Layer2Failover' -benchtime=1x -timeout 30m -v ./e2e/
+	go test -tags e2e -run='^$$' -bench='Convergence|BFDFailover|Layer2Failover|StatusWrites' -benchtime=1x -timeout 60m -v ./e2e/
 
 .PHONY: soak
 soak: testbin ## Repeat the controller's split-brain scenarios 20 times (SOAK_RUNS) under CPU contention; print duplicates / moved / unaddressed per run and in total.

@@ -284,6 +284,15 @@ func (s *Speaker) Ready() bool {
 	return s.ready
 }
 
+// Interfaces returns the interfaces that may answer, as last read (for the
+// SpeakerStatus: the controller tells from them whether this node has an
+// interface for an address).
+func (s *Speaker) Interfaces() []Interface {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ifaces)
+}
+
 // Run works until ctx ends, then hands over gracefully: it tells the other
 // speakers it is leaving, keeps answering for Linger while they announce,
 // stops answering and leaves the gossip. It returns after that.
