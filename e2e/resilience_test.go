@@ -1,0 +1,355 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
+	"github.com/seamark-io/seamark/e2e/lab"
+)
+
+// How long the fail-static scenario keeps the control plane down, and how
+// long it watches afterwards while every component reconnects, lists
+// again and recomputes what it had.
+const (
+	failStaticOutage = 60 * time.Second
+	failStaticSettle = 20 * time.Second
+)
+
+// neighborStats returns the router's counters of its session with every
+// node.
+func neighborStats(t *testing.T, l *lab.Lab) map[string]lab.NeighborStats {
+	t.Helper()
+	m := map[string]lab.NeighborStats{}
+	for _, n := range l.NodeList {
+		st, err := l.NeighborStats(n.Addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[n.Name] = st
+	}
+	return m
+}
+
+// changesOf returns the route changes of the router's kernel for the
+// given prefixes.
+func changesOf(w *lab.RouteWatch, prefixes ...string) []string {
+	var out []string
+	for _, c := range w.Changes() {
+		if slices.Contains(prefixes, c.Prefix.String()) {
+			out = append(out, fmt.Sprintf("%s %s → %v", c.At.Format("15:04:05.000"), c.Prefix, c.Hops))
+		}
+	}
+	return out
+}
+
+// restoreControlPlane starts the control plane again if a test ends while
+// it is down.
+func restoreControlPlane(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	t.Cleanup(func() {
+		if _, running := l.Pid("kube-apiserver"); running {
+			return
+		}
+		if _, running := l.Pid("etcd"); !running {
+			if err := l.StartEtcd(); err != nil {
+				t.Error(err)
+			}
+		}
+		if err := l.StartAPIServer(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// Scenario 9 (fail static): etcd and kube-apiserver are stopped for 60 s
+// and started again while sm-client sends requests to a Cluster Service
+// (every node announces) and a Local one (one node). Nothing seamark
+// announces depends on the apiserver being reachable: the router's kernel
+// routes do not change at all (ip monitor route), no request fails, and
+// afterwards — every speaker has reconnected, listed everything again and
+// recomputed its plan — the router's sessions were never reset and it
+// received no UPDATE (no path churn). The control: the same three
+// detectors see a speaker crash.
+func TestFailStatic(t *testing.T) {
+	const ns = "e2e-failstatic"
+	l, ctx := setup(t, ns)
+	n1 := l.NodeList[0]
+	cluster := serviceAddr(t, l, ctx, ns, "cluster", l.NodeList, lab.ServiceOptions{})
+	local := serviceAddr(t, l, ctx, ns, "local", []lab.Node{n1}, lab.ServiceOptions{Local: true})
+	all := addrs(l.NodeList...)
+	prefixes := []string{hostPrefix(cluster), hostPrefix(local)}
+	wantNextHops(t, l, prefixes[0], all)
+	wantNextHops(t, l, prefixes[1], addrs(n1))
+	wantReplies(t, l, lab.URL(cluster), 60, l.NodeList, all)
+	wantReplies(t, l, lab.URL(local), 30, []lab.Node{n1}, fromClient())
+
+	t.Run("apiserver and etcd down for a minute", func(t *testing.T) {
+		restoreControlPlane(t, l)
+		before := neighborStats(t, l)
+		w, err := l.WatchRoutes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		stopCluster, stopLocal := startFetch(t, l, lab.URL(cluster)), startFetch(t, l, lab.URL(local))
+		time.Sleep(time.Second)
+		downAt := time.Now()
+		if err := l.StopControlPlane(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for time.Since(downAt) < failStaticOutage {
+			time.Sleep(5 * time.Second)
+			if ch := changesOf(w, prefixes...); len(ch) > 0 {
+				t.Fatalf("with the apiserver down %s, the router's routes changed: %v", time.Since(downAt).Round(time.Second), ch)
+			}
+		}
+		if err := l.StartControlPlane(ctx); err != nil {
+			t.Fatal(err)
+		}
+		upAt := time.Now()
+		t.Logf("The apiserver was down for %s", upAt.Sub(downAt).Round(time.Second))
+		time.Sleep(failStaticSettle)
+		resCluster, resLocal := stopCluster(), stopLocal()
+		after := neighborStats(t, l)
+		t.Logf("Requests to the Cluster Service: %d sent, %d failed; to the Local one: %d sent, %d failed",
+			resCluster.Requests, resCluster.Errors, resLocal.Requests, resLocal.Errors)
+		t.Logf("Router's sessions before %v, after %v", before, after)
+		if ch := changesOf(w, prefixes...); len(ch) > 0 {
+			t.Errorf("the router's routes changed across the outage: %v", ch)
+		}
+		for name, res := range map[string]lab.FetchResult{"Cluster": resCluster, "Local": resLocal} {
+			if !res.FirstReply.Before(downAt) || !res.LastReply.After(upAt.Add(failStaticSettle/2)) {
+				t.Errorf("replies of the %s Service from %s to %s do not span the outage", name, res.FirstReply.Format(time.StampMilli), res.LastReply.Format(time.StampMilli))
+			}
+			if res.Errors > 0 {
+				t.Errorf("%d of %d requests to the %s Service failed (e.g. %s at %v)", res.Errors, res.Requests, name, res.LastError, res.FailedAt)
+			}
+		}
+		for _, n := range l.NodeList {
+			b, a := before[n.Name], after[n.Name]
+			if a.Established != b.Established || a.Dropped != b.Dropped || a.State != "Established" {
+				t.Errorf("the router's session with %s was reset: before %+v, after %+v", n.Name, b, a)
+			}
+			if a.UpdatesReceived != b.UpdatesReceived {
+				t.Errorf("the router received %d UPDATEs from %s across the outage, want none (path churn)", a.UpdatesReceived-b.UpdatesReceived, n.Name)
+			}
+		}
+	})
+
+	// The control: a crash of the Local Service's only speaker (no
+	// graceful restart) moves the route, fails requests and resets the
+	// session — the detectors above do see loss.
+	t.Run("control: the detectors see a speaker crash", func(t *testing.T) {
+		speaker := lab.SpeakerProcess(n1)
+		t.Cleanup(func() {
+			if _, running := l.Pid(speaker); !running {
+				_ = l.StartSpeaker(n1, nil)
+			}
+			wantSessions(t, l)
+		})
+		before := neighborStats(t, l)
+		w, err := l.WatchRoutes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		stop := startFetch(t, l, lab.URL(local))
+		time.Sleep(time.Second)
+		if err := l.Kill(speaker, syscall.SIGKILL, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		wantNextHops(t, l, prefixes[1], nil)
+		if err := l.StartSpeaker(n1, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantNextHops(t, l, prefixes[1], addrs(n1))
+		time.Sleep(time.Second)
+		res := stop()
+		after := neighborStats(t, l)
+		ch := changesOf(w, prefixes[1])
+		t.Logf("Speaker crash: %d of %d requests failed; route changes %v; session %+v → %+v", res.Errors, res.Requests, ch, before[n1.Name], after[n1.Name])
+		if res.Errors == 0 || len(ch) == 0 || after[n1.Name].Dropped == before[n1.Name].Dropped {
+			t.Fatalf("a speaker crash went unseen: %d failed requests, route changes %v, sessions dropped %d → %d",
+				res.Errors, ch, before[n1.Name].Dropped, after[n1.Name].Dropped)
+		}
+	})
+}
+
+// setPeerGracefulRestart sets graceful restart on the lab's BGPPeer and
+// waits until the router has negotiated it (or, off, until every session
+// is up again).
+func setPeerGracefulRestart(t *testing.T, l *lab.Lab, on bool) {
+	t.Helper()
+	ctx := context.Background() // also from a Cleanup, after t.Context() ended
+	var gr *seamarkv1alpha1.GracefulRestart
+	if on {
+		gr = &seamarkv1alpha1.GracefulRestart{Enabled: true, RestartTime: &metav1.Duration{Duration: 120 * time.Second}}
+	}
+	p := &seamarkv1alpha1.BGPPeer{}
+	if err := l.Client.Get(ctx, client.ObjectKey{Name: lab.PeerName}, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.GracefulRestart = gr
+	if err := l.Client.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if !on {
+		wantSessions(t, l)
+		return
+	}
+	eventually(t, 90*time.Second, "the router negotiated graceful restart with every node", func() error {
+		for _, n := range l.NodeList {
+			ok, err := l.GracefulRestartNegotiated(n.Addr.String())
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("neighbor %s: no established session with graceful restart yet", n.Addr)
+			}
+		}
+		return nil
+	})
+}
+
+// Scenario 10: a speaker restarted while the apiserver is down. The rule
+// (docs/operations.md, "When the apiserver is down"): a speaker announces
+// nothing and opens no BGP session until its caches have synced and it has
+// computed a plan from them; it then sends the whole plan before
+// End-of-RIB. It never withdraws what it cannot confirm, and with graceful
+// restart the router keeps the previous life's paths (stale) meanwhile:
+// requests through the node keep working through the crash, the outage and
+// the speaker's return. The control is the broken variant: a session from
+// the node that opens before it knows the plan (a plain GoBGP announcing
+// only an unrelated prefix) ends the router's graceful restart with
+// End-of-RIB, the router drops the stale path and requests fail.
+func TestSpeakerRestartDuringOutage(t *testing.T) {
+	const ns, app = "e2e-restart-outage", "web"
+	l, ctx := setup(t, ns)
+	n1 := l.NodeList[0]
+	speaker := lab.SpeakerProcess(n1)
+	addr := serviceAddr(t, l, ctx, ns, app, []lab.Node{n1}, lab.ServiceOptions{Local: true})
+	prefix := hostPrefix(addr)
+	wantNextHops(t, l, prefix, addrs(n1))
+	t.Cleanup(func() {
+		if _, running := l.Pid(speaker); !running {
+			_ = l.StartSpeaker(n1, nil)
+		}
+		setPeerGracefulRestart(t, l, false)
+	})
+	setPeerGracefulRestart(t, l, true)
+	wantReplies(t, l, lab.URL(addr), 30, []lab.Node{n1}, fromClient())
+
+	// crashDuringOutage stops the control plane, kills n1's speaker and
+	// waits until the router holds its path as stale.
+	crashDuringOutage := func(t *testing.T) {
+		t.Helper()
+		if err := l.StopControlPlane(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Kill(speaker, syscall.SIGKILL, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "the router holds "+n1.Name+"'s path as stale", func() error {
+			p, ok, err := pathFrom(l, prefix, n1.Addr.String())
+			if err != nil {
+				return err
+			}
+			if !ok || !p.Stale {
+				return fmt.Errorf("path %+v (present: %v)", p, ok)
+			}
+			return nil
+		})
+	}
+
+	t.Run("the restarted speaker withdraws nothing before its caches sync", func(t *testing.T) {
+		restoreControlPlane(t, l)
+		stop := startFetch(t, l, lab.URL(addr))
+		time.Sleep(time.Second)
+		crashAt := time.Now()
+		crashDuringOutage(t)
+		off := l.LogSize(speaker)
+		if err := l.StartSpeaker(n1, nil); err != nil {
+			t.Fatal(err)
+		}
+		// Long enough for the new speaker to have opened its session, had
+		// it not waited for its caches.
+		time.Sleep(20 * time.Second)
+		p, ok, err := pathFrom(l, prefix, n1.Addr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok || !p.Stale {
+			t.Fatalf("20s after the speaker restarted without an apiserver the router's path is %+v (present: %v), want still stale", p, ok)
+		}
+		if _, running := l.Pid(speaker); !running {
+			t.Fatalf("the speaker exited without an apiserver: %s", l.LogSince(speaker, off))
+		}
+		if err := l.StartControlPlane(ctx); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 90*time.Second, "a fresh path from "+n1.Name, func() error {
+			p, ok, err := pathFrom(l, prefix, n1.Addr.String())
+			if err != nil {
+				return err
+			}
+			if !ok || p.Stale {
+				return fmt.Errorf("path %+v (present: %v)", p, ok)
+			}
+			return nil
+		})
+		freshAt := time.Now()
+		wantNextHops(t, l, prefix, addrs(n1))
+		time.Sleep(2 * time.Second)
+		res := stop()
+		t.Logf("Requests across the crash, %s without an apiserver and the speaker's return: %d sent, %d failed; replies %v",
+			freshAt.Sub(crashAt).Round(time.Second), res.Requests, res.Errors, res.Replies)
+		if !res.FirstReply.Before(crashAt) || !res.LastReply.After(freshAt) {
+			t.Fatalf("replies from %s to %s do not span the crash at %s and the fresh path at %s", res.FirstReply.Format(time.StampMilli),
+				res.LastReply.Format(time.StampMilli), crashAt.Format(time.StampMilli), freshAt.Format(time.StampMilli))
+		}
+		if res.Errors > 0 {
+			t.Fatalf("%d of %d requests failed (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt)
+		}
+	})
+
+	t.Run("control: a session opened before the plan is known withdraws", func(t *testing.T) {
+		restoreControlPlane(t, l)
+		wantReplies(t, l, lab.URL(addr), 30, []lab.Node{n1}, fromClient())
+		stop := startFetch(t, l, lab.URL(addr))
+		time.Sleep(time.Second)
+		crashDuringOutage(t)
+		a, err := l.StartAnnounce(n1, n1.Addr, netip.MustParsePrefix("203.0.113.250/32"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Stop() })
+		wantNextHops(t, l, prefix, nil)
+		time.Sleep(time.Second)
+		if err := a.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.StartControlPlane(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.StartSpeaker(n1, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantNextHops(t, l, prefix, addrs(n1))
+		res := stop()
+		t.Logf("With a session that knew no plan: %d of %d requests failed", res.Errors, res.Requests)
+		if res.Errors == 0 {
+			t.Fatal("no request failed although the router dropped the stale path: the scenario cannot see a withdrawal")
+		}
+	})
+}
