@@ -6,13 +6,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -535,4 +539,207 @@ func lastOf(s []string) string {
 		return ""
 	}
 	return s[len(s)-1]
+}
+
+// superviseSeamark watches the controller and every speaker with a
+// supervisor (the kubelet's part) until the test ends.
+func superviseSeamark(t *testing.T, l *lab.Lab) *lab.Supervisor {
+	t.Helper()
+	procs := map[string]func() error{"seamark-controller": l.StartController}
+	for _, n := range l.NodeList {
+		procs[lab.SpeakerProcess(n)] = func() error { return l.StartSpeaker(n, nil) }
+	}
+	s := l.Supervise(procs)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Scenario 12 (bad configuration at scale): 1,000 IPv6 Services, 100 of
+// them with an invalid annotation (two addresses of one family for a
+// single-stack Service), beside a pool that overlaps theirs, a pool whose
+// range is backwards and a BGPPeer whose password Secret does not exist.
+// Every valid Service is addressed and routed via every node at the
+// router's kernel, every invalid one has its Warning Event and no address,
+// every bad object its condition, and neither the controller nor a
+// speaker restarts (the supervisor's counts). The control: the supervisor
+// counts a speaker crash.
+func TestBadConfigurationAtScaleInLab(t *testing.T) {
+	const ns, count, bad = "e2e-badscale", 1000, 100
+	const poolCIDR = "2001:db8:2000::/118"
+	l, ctx := setup(t, ns)
+	sup := superviseSeamark(t, l)
+
+	t.Run("control: the supervisor counts a crash", func(t *testing.T) {
+		n3 := l.NodeList[2]
+		if err := l.Kill(lab.SpeakerProcess(n3), syscall.SIGKILL, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "the supervisor restarted "+n3.Name+"'s speaker", func() error {
+			if got := sup.Restarts()[lab.SpeakerProcess(n3)]; got != 1 {
+				return fmt.Errorf("%d restarts", got)
+			}
+			return nil
+		})
+		wantSessions(t, l)
+	})
+	restarts0 := sup.Restarts()
+
+	routerIPv6(t, l)
+	pool := &seamarkv1alpha1.IPPool{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-badscale"},
+		Spec:       seamarkv1alpha1.IPPoolSpec{CIDRs: []seamarkv1alpha1.CIDROrRange{poolCIDR}, AutoAssign: new(false)},
+	}
+	overlap := &seamarkv1alpha1.IPPool{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-badscale-overlap"},
+		Spec:       seamarkv1alpha1.IPPoolSpec{CIDRs: []seamarkv1alpha1.CIDROrRange{"2001:db8:2000::/120"}, AutoAssign: new(false)},
+	}
+	backwards := &seamarkv1alpha1.IPPool{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-badscale-backwards"},
+		Spec:       seamarkv1alpha1.IPPoolSpec{CIDRs: []seamarkv1alpha1.CIDROrRange{"203.0.113.200-203.0.113.100"}, AutoAssign: new(false)},
+	}
+	noSecret := l.Peer("e2e-badscale-nosecret", netip.MustParseAddr("198.18.1.6"))
+	noSecret.Spec.PasswordSecretRef = &seamarkv1alpha1.SecretKeyReference{Name: "e2e-badscale-missing", Key: "password"}
+	for _, o := range []client.Object{pool, overlap, backwards, noSecret, l.Peer("e2e-badscale-v6", lab.RouterFabricV6)} {
+		create(t, l, ctx, o)
+	}
+	if err := waitV6Sessions(l, 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	isBad := func(i int) bool { return i%(count/bad) == 7 }
+	name := func(i int) string { return fmt.Sprintf("s-%04d", i) }
+	// Before the pools go (Cleanup is last in, first out): the rest of the
+	// suite runs without these Services.
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for k := range 8 {
+			wg.Go(func() {
+				for i := k; i < count; i += 8 {
+					_ = l.Client.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name(i)}})
+				}
+			})
+		}
+		wg.Wait()
+	})
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, count)
+	for k := range 8 {
+		wg.Go(func() {
+			for i := k; i < count; i += 8 {
+				ann := map[string]string{seamarkv1alpha1.AnnotationPool: pool.Name}
+				if isBad(i) {
+					ann[seamarkv1alpha1.AnnotationIPs] = fmt.Sprintf("2001:db8:2000::%x,2001:db8:2000::%x", 0x300+i, 0x301+i)
+				}
+				if _, err := l.CreateService(ctx, ns, name(i), "none", lab.ServiceOptions{IPv6: true, Annotations: ann}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("Created %d Services in %s", count, time.Since(start).Round(time.Second))
+
+	var addressed map[string]netip.Addr
+	eventually(t, 5*time.Minute, fmt.Sprintf("%d valid Services addressed, %d invalid ones not", count-bad, bad), func() error {
+		var svcs corev1.ServiceList
+		if err := l.Client.List(ctx, &svcs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		addressed = map[string]netip.Addr{}
+		for i := range svcs.Items {
+			if a := lab.IngressAddrs(&svcs.Items[i]); len(a) > 0 {
+				addressed[svcs.Items[i].Name] = a[0]
+			}
+		}
+		for i := range count {
+			_, ok := addressed[name(i)]
+			if isBad(i) && ok {
+				return fmt.Errorf("invalid Service %s got %s", name(i), addressed[name(i)])
+			}
+			if !isBad(i) && !ok {
+				return fmt.Errorf("%d of %d valid Services addressed; %s not yet", len(addressed), count-bad, name(i))
+			}
+		}
+		return nil
+	})
+	t.Logf("All %d valid Services addressed %s after the first create", count-bad, time.Since(start).Round(time.Second))
+	var v6 []string
+	for _, n := range l.NodeList {
+		v6 = append(v6, n.AddrV6.String())
+	}
+	slices.Sort(v6)
+	eventually(t, 5*time.Minute, fmt.Sprintf("%d Services routed via every node", count-bad), func() error {
+		routes, err := l.KernelRoutes(netip.MustParsePrefix(poolCIDR))
+		if err != nil {
+			return err
+		}
+		missing := 0
+		for svc, a := range addressed {
+			hops := slices.Sorted(slices.Values(routes[netip.PrefixFrom(a, 128)]))
+			if !slices.Equal(hops, v6) {
+				missing++
+				if missing == 1 {
+					err = fmt.Errorf("%s (%s) routed via %v", svc, a, hops)
+				}
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("%d Services not routed via every node, e.g. %w", missing, err)
+		}
+		if len(routes) != len(addressed) {
+			return fmt.Errorf("%d routes in the pool for %d addressed Services", len(routes), len(addressed))
+		}
+		return nil
+	})
+	t.Logf("All %d valid Services routed %s after the first create", count-bad, time.Since(start).Round(time.Second))
+
+	eventually(t, 2*time.Minute, "a Warning Event on every invalid Service and on none of the valid ones", func() error {
+		var evs corev1.EventList
+		if err := l.Client.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		warned := map[string]bool{}
+		for _, e := range evs.Items {
+			if e.Type == corev1.EventTypeWarning {
+				warned[e.InvolvedObject.Name] = true
+			}
+		}
+		for i := range count {
+			if isBad(i) != warned[name(i)] {
+				return fmt.Errorf("Service %s (invalid: %v) has a Warning Event: %v", name(i), isBad(i), warned[name(i)])
+			}
+		}
+		return nil
+	})
+	for _, c := range []struct {
+		obj    client.Object
+		conds  func() []metav1.Condition
+		reason string
+	}{
+		{overlap, func() []metav1.Condition { return overlap.Status.Conditions }, seamarkv1alpha1.ReasonOverlap},
+		{backwards, func() []metav1.Condition { return backwards.Status.Conditions }, seamarkv1alpha1.ReasonInvalidCIDR},
+		{noSecret, func() []metav1.Condition { return noSecret.Status.Conditions }, seamarkv1alpha1.ReasonSecretNotFound},
+	} {
+		eventually(t, 60*time.Second, fmt.Sprintf("%T %s Ready False/%s", c.obj, c.obj.GetName(), c.reason), func() error {
+			if err := l.Client.Get(ctx, client.ObjectKeyFromObject(c.obj), c.obj); err != nil {
+				return err
+			}
+			cond := meta.FindStatusCondition(c.conds(), seamarkv1alpha1.ConditionReady)
+			if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != c.reason {
+				return fmt.Errorf("Ready condition %+v", cond)
+			}
+			return nil
+		})
+	}
+	restarts := sup.Restarts()
+	t.Logf("Restarts by the supervisor during the scenario: %v (before it: %v)", restarts, restarts0)
+	if !maps.Equal(restarts, restarts0) {
+		t.Fatalf("a seamark process restarted: %v, before %v", restarts, restarts0)
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -242,4 +244,50 @@ func (l *Lab) Kill(name string, sig syscall.Signal, timeout time.Duration) error
 		return fmt.Errorf("process %s still runs %s after %s", name, timeout, sig)
 	}
 	return nil
+}
+
+// KernelRoutes returns the router kernel's routes of one family ("-4" or
+// "-6") that fall inside within, with their gateways.
+func (l *Lab) KernelRoutes(within netip.Prefix) (map[netip.Prefix][]string, error) {
+	fam := "-4"
+	if within.Addr().Is6() {
+		fam = "-6"
+	}
+	out, err := exec.Command("ip", "-n", NetnsRouter, fam, "-j", "route", "show").Output()
+	if err != nil {
+		return nil, fmt.Errorf("ip route show in %s: %w", NetnsRouter, err)
+	}
+	var routes []struct {
+		Dst      string `json:"dst"`
+		Gateway  string `json:"gateway"`
+		Nexthops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal(out, &routes); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", out, err)
+	}
+	m := map[netip.Prefix][]string{}
+	for _, r := range routes {
+		p, err := netip.ParsePrefix(r.Dst)
+		if err != nil {
+			a, err := netip.ParseAddr(r.Dst)
+			if err != nil {
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if !within.Contains(p.Addr()) {
+			continue
+		}
+		var gws []string
+		if r.Gateway != "" {
+			gws = append(gws, r.Gateway)
+		}
+		for _, nh := range r.Nexthops {
+			gws = append(gws, nh.Gateway)
+		}
+		m[p] = gws
+	}
+	return m, nil
 }
