@@ -3,11 +3,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -741,5 +746,149 @@ func TestBadConfigurationAtScaleInLab(t *testing.T) {
 	t.Logf("Restarts by the supervisor during the scenario: %v (before it: %v)", restarts, restarts0)
 	if !maps.Equal(restarts, restarts0) {
 		t.Fatalf("a seamark process restarted: %v, before %v", restarts, restarts0)
+	}
+}
+
+// secretValues are the secret values the suite put to use (BGP
+// passwords, the memberlist key): no log the lab wrote and no Event may
+// contain one (checkSecretsNotLogged, at the end of the suite).
+var secretValues struct {
+	sync.Mutex
+	v []string
+}
+
+func registerSecret(v string) {
+	secretValues.Lock()
+	defer secretValues.Unlock()
+	secretValues.v = append(secretValues.v, v)
+}
+
+func randomSecret(t *testing.T, prefix string) string {
+	t.Helper()
+	b := make([]byte, 12)
+	if _, err := cryptorand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return prefix + hex.EncodeToString(b)
+}
+
+// secretLeaks returns where in files and events any of values appears.
+func secretLeaks(files []string, events []corev1.Event, values []string) []string {
+	var leaks []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, v := range values {
+			if i := bytes.Index(b, []byte(v)); i >= 0 {
+				line := b[max(0, bytes.LastIndexByte(b[:i], '\n')+1):]
+				line, _, _ = bytes.Cut(line, []byte("\n"))
+				leaks = append(leaks, fmt.Sprintf("%s: %.300s", f, line))
+			}
+		}
+	}
+	for _, e := range events {
+		for _, v := range values {
+			if strings.Contains(e.Message, v) || strings.Contains(e.Reason, v) {
+				leaks = append(leaks, fmt.Sprintf("Event %s/%s: %s", e.Namespace, e.Name, e.Message))
+			}
+		}
+	}
+	return leaks
+}
+
+// checkSecretsNotLogged greps every log the lab wrote (seamark's, the
+// control plane's, kube-proxy's, FRR's) and every Event for the secret
+// values the suite used. Its control comes first: a canary value written to
+// a file of its own is found.
+func checkSecretsNotLogged(l *lab.Lab) error {
+	dir, err := os.MkdirTemp("", "sm-secrets-control")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	canary := filepath.Join(dir, "canary.log")
+	if err := os.WriteFile(canary, []byte("line one\nleaked sm-canary-3f9a2c here\n"), 0o600); err != nil {
+		return err
+	}
+	if leaks := secretLeaks([]string{canary}, nil, []string{"sm-canary-3f9a2c"}); len(leaks) != 1 {
+		return fmt.Errorf("the secret grep's control found %v in a file with one leaked canary", leaks)
+	}
+	secretValues.Lock()
+	values := slices.Clone(secretValues.v)
+	secretValues.Unlock()
+	if len(values) == 0 {
+		return nil // no test that uses secrets ran (-run)
+	}
+	var evs corev1.EventList
+	if err := l.Client.List(context.Background(), &evs); err != nil {
+		return fmt.Errorf("listing Events: %w", err)
+	}
+	files := l.LogFiles()
+	if leaks := secretLeaks(files, evs.Items, values); len(leaks) > 0 {
+		return fmt.Errorf("secrets appear in the lab's logs or Events:\n%s", strings.Join(leaks, "\n"))
+	}
+	_, _ = fmt.Fprintf(os.Stderr, "Secrets: none of %d secret values appears in the %d logs the lab wrote or in the %d Events\n", len(values), len(files), len(evs.Items))
+	return nil
+}
+
+// Scenario 14 (secrets): a BGP session with a TCP-MD5 password from a
+// Secret comes up (the password is in use), and the memberlist Secret
+// holds the layer 2 gossip key while an L2Advertisement exists (the
+// speakers read it). Both values are registered: at the end of the suite,
+// checkSecretsNotLogged greps every log and Event for them.
+func TestSecretsInUse(t *testing.T) {
+	const ns = "e2e-secrets"
+	l, ctx := setup(t, ns)
+	n2 := l.NodeList[1]
+	pw := randomSecret(t, "sm-pw-")
+	registerSecret(pw)
+	routerAddr, nodeAddr := netip.MustParseAddr("198.18.1.7"), netip.MustParseAddr("198.18.1.57")
+	extraAddr(t, lab.NetnsRouter, routerAddr)
+	extraAddr(t, n2.Netns, nodeAddr)
+	routerNeighbor(t, l, nodeAddr, fmt.Sprint(lab.NodeASN), "password "+pw)
+	create(t, l, ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: lab.SeamarkNamespace, Name: "e2e-secret-password"},
+		StringData: map[string]string{"password": pw},
+	})
+	peer := l.Peer("e2e-secret", routerAddr)
+	src := seamarkv1alpha1.IPAddress(nodeAddr.String())
+	peer.Spec.SourceAddress = &src
+	peer.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": n2.Name}}
+	peer.Spec.PasswordSecretRef = &seamarkv1alpha1.SecretKeyReference{Name: "e2e-secret-password", Key: "password"}
+	create(t, l, ctx, peer)
+	eventually(t, 90*time.Second, "the session with the password established", func() error {
+		st, err := l.SessionStates()
+		if err != nil {
+			return err
+		}
+		if got := st[nodeAddr.String()]; got != "Established" {
+			return fmt.Errorf("state %q", got)
+		}
+		return nil
+	})
+
+	ml := &corev1.Secret{}
+	switch err := l.Client.Get(ctx, client.ObjectKey{Namespace: lab.SeamarkNamespace, Name: "seamark-memberlist"}, ml); {
+	case err == nil:
+		registerSecret(string(ml.Data["key"]))
+	default:
+		key := randomSecret(t, "sm-ml-")
+		registerSecret(key)
+		create(t, l, ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: lab.SeamarkNamespace, Name: "seamark-memberlist"},
+			StringData: map[string]string{"key": key},
+		})
+	}
+	// An L2Advertisement for Services labelled e2e=secrets (there are
+	// none): layer 2 is on, so every speaker reads the key.
+	create(t, l, ctx, &seamarkv1alpha1.L2Advertisement{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-secrets"},
+		Spec:       seamarkv1alpha1.L2AdvertisementSpec{ServiceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"e2e": "secrets"}}},
+	})
+	time.Sleep(10 * time.Second) // the speakers plan with layer 2 and start gossiping
+	if leaks := secretLeaks(l.LogFiles(), nil, []string{pw}); len(leaks) > 0 {
+		t.Fatalf("the BGP password is in the logs: %v", leaks)
 	}
 }
