@@ -46,11 +46,7 @@ func ControllerReplica(i int) string { return fmt.Sprintf("seamark-controller-%d
 // root namespace with leader election (the lab's default controller runs
 // without it, alone).
 func (l *Lab) StartControllerReplica(i int) error {
-	_, err := l.startProcess(ControllerReplica(i), "", filepath.Join(l.Bin, "seamark-controller"),
-		"--kubeconfig="+l.Kubeconfig, "--namespace="+SeamarkNamespace,
-		"--leader-elect=true", "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--zap-devel=false", "--zap-log-level=info")
-	return err
+	return l.startController(ControllerReplica(i), "--leader-elect=true")
 }
 
 // NeighborStats is what the router counts of its session with one
@@ -290,4 +286,19 @@ func (l *Lab) KernelRoutes(within netip.Prefix) (map[netip.Prefix][]string, erro
 		m[p] = gws
 	}
 	return m, nil
+}
+
+// StartControllerWith starts the lab's seamark-controller (no leader
+// election) with extra flags, which override the defaults.
+func (l *Lab) StartControllerWith(extra ...string) error {
+	return l.startController("seamark-controller", extra...)
+}
+
+func (l *Lab) startController(name string, extra ...string) error {
+	args := append([]string{filepath.Join(l.Bin, "seamark-controller"),
+		"--kubeconfig=" + l.Kubeconfig, "--namespace=" + SeamarkNamespace,
+		"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--zap-devel=false", "--zap-log-level=info"}, extra...)
+	_, err := l.startProcess(name, "", args...)
+	return err
 }
