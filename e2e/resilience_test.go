@@ -870,10 +870,9 @@ func TestSecretsInUse(t *testing.T) {
 	})
 
 	ml := &corev1.Secret{}
-	switch err := l.Client.Get(ctx, client.ObjectKey{Namespace: lab.SeamarkNamespace, Name: "seamark-memberlist"}, ml); {
-	case err == nil:
+	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: lab.SeamarkNamespace, Name: "seamark-memberlist"}, ml); err == nil {
 		registerSecret(string(ml.Data["key"]))
-	default:
+	} else {
 		key := randomSecret(t, "sm-ml-")
 		registerSecret(key)
 		create(t, l, ctx, &corev1.Secret{

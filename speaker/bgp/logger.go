@@ -131,7 +131,7 @@ func (l *gobgpLogger) Debug(msg string, fields gobgplog.Fields) {
 		// GoBGP does not decode a notification received before Established; the transition's
 		// reason is all there is to say why an attempt failed.
 		old, _ := fields["old"].(string)
-		var reason any = fields["reason"]
+		reason := fields["reason"]
 		if n := l.notification.Swap(nil); n != nil {
 			reason = *n
 		}
