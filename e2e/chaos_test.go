@@ -246,6 +246,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("Chaos for %s with seed %d (SEAMARK_CHAOS_SEED=%d replays it): %d faults", duration, seed, seed, len(schedule))
 	n1, n2 := l.NodeList[0], l.NodeList[1]
 
+	setupStart := time.Now()
 	// Two controller replicas with leader election instead of the lab's one.
 	if err := l.StopProcess("seamark-controller", 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -333,6 +334,8 @@ func TestChaos(t *testing.T) {
 		fetchers = append(fetchers, f)
 		t.Cleanup(func() { _, _ = f.Stop() })
 	}
+
+	t.Logf("Set up %d Services with traffic in %s", len(urls), time.Since(setupStart).Round(time.Second))
 
 	// Churn and the address checks run until the faults end.
 	runCtx, stopRun := context.WithCancel(ctx)
