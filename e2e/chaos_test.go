@@ -278,6 +278,8 @@ func TestChaos(t *testing.T) {
 	}
 	sup := l.Supervise(procs)
 	t.Cleanup(func() {
+		// The rest of the suite runs without the chaos Services.
+		_ = l.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 		sup.Stop()
 		for _, r := range replicas {
 			_ = l.StopProcess(r, 10*time.Second)
