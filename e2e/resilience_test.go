@@ -52,6 +52,30 @@ func neighborStats(t *testing.T, l *lab.Lab) map[string]lab.NeighborStats {
 	return m
 }
 
+// quiesce waits until no namespace is being deleted (earlier tests delete
+// theirs in the background) and the router has received no UPDATE for 3 s,
+// so that a check for path churn sees only what the test causes.
+func quiesce(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	eventually(t, 3*time.Minute, "no namespace terminating and no UPDATE for 3s", func() error {
+		var nss corev1.NamespaceList
+		if err := l.Client.List(t.Context(), &nss); err != nil {
+			return err
+		}
+		for _, n := range nss.Items {
+			if n.Status.Phase == corev1.NamespaceTerminating {
+				return fmt.Errorf("namespace %s is terminating", n.Name)
+			}
+		}
+		before := neighborStats(t, l)
+		time.Sleep(3 * time.Second)
+		if after := neighborStats(t, l); !maps.Equal(before, after) {
+			return fmt.Errorf("the router's counters moved: %v → %v", before, after)
+		}
+		return nil
+	})
+}
+
 // changesOf returns the route changes of the router's kernel for the
 // given prefixes.
 func changesOf(w *lab.RouteWatch, prefixes ...string) []string {
@@ -107,6 +131,7 @@ func TestFailStatic(t *testing.T) {
 
 	t.Run("apiserver and etcd down for a minute", func(t *testing.T) {
 		restoreControlPlane(t, l)
+		quiesce(t, l)
 		before := neighborStats(t, l)
 		w, err := l.WatchRoutes()
 		if err != nil {
