@@ -90,7 +90,11 @@ bench: testbin build lab-deps ## Run the benchmarks and print their figures (the
 	go test -tags e2e -run='^$$' -bench='Convergence|BFDFailover|Layer2Failover|StatusWrites' -benchtime=1x -timeout 60m -v ./e2e/
 
 .PHONY: soak
-soak: testbin ## Repeat the controller's split-brain scenarios 20 times (SOAK_RUNS) under CPU contention; print duplicates / moved / unaddressed per run and in total.
+soak: build testbin lab-deps ## One hour (SOAK_DURATION=10m to shorten) of Service and endpoint churn in the lab (root, FRR): prints RSS, goroutines and apiserver request rates of the controller and speakers at start/middle/end, duplicates, moved addresses and failed requests.
+	SOAK_DURATION=$(or $(SOAK_DURATION),1h) go test -tags e2e -run='^$$' -bench=Soak -benchtime=1x -timeout 3h -v ./e2e/ | grep --line-buffered -vE '^(goos|goarch|pkg|cpu):'
+
+.PHONY: soak-splitbrain
+soak-splitbrain: testbin ## Repeat the controller's split-brain scenarios 20 times (SOAK_RUNS) under CPU contention; print duplicates / moved / unaddressed per run and in total.
 	go test -tags integration -run='^$$' -bench=SplitBrainSoak -benchtime=1x -timeout 180m -v ./controllers/ -args -soak-runs=$(or $(SOAK_RUNS),20) | grep --line-buffered -E '^soak:|Benchmark|ok|FAIL'
 
 .PHONY: stress-shutdown

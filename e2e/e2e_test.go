@@ -58,6 +58,10 @@ func TestMain(m *testing.M) {
 	}
 	theLab = l
 	code := m.Run()
+	if err := checkSecretsNotLogged(l); err != nil {
+		_, _ = fmt.Fprintln(os.Stderr, "FAIL:", err)
+		code = 1
+	}
 	if os.Getenv("SEAMARK_E2E_KEEP") != "" {
 		_, _ = fmt.Fprintln(os.Stderr, "SEAMARK_E2E_KEEP is set: the lab is left running; `make lab-down` removes it")
 	} else if err := lab.Down(lab.Options{}); err != nil {
@@ -731,6 +735,8 @@ func TestBadConfiguration(t *testing.T) {
 		routerAddr, nodeAddr := netip.MustParseAddr("198.18.1.2"), netip.MustParseAddr("198.18.1.43")
 		extraAddr(t, lab.NetnsRouter, routerAddr)
 		extraAddr(t, n3.Netns, nodeAddr)
+		registerSecret("seamark-right") // neither may be logged (checkSecretsNotLogged)
+		registerSecret("seamark-wrong")
 		routerNeighbor(t, l, nodeAddr, fmt.Sprint(lab.NodeASN), "password seamark-right")
 		create(t, l, ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: lab.SeamarkNamespace, Name: "e2e-wrong-password"},

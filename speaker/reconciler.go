@@ -114,7 +114,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		// One worker: plans are applied in order and never concurrently.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1})
+		// No plan before the caches sync, however long that takes (startup.go).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1, CacheSyncTimeout: cacheSyncTimeout})
 	for _, obj := range watchedKinds() {
 		if _, ok := obj.(*corev1.Node); ok {
 			// Every node's status is written every few seconds; only

@@ -9,7 +9,8 @@
 // pod's HTTP server, answering with its pod, node and the client address it
 // saw), `fetch` (an HTTP client that counts the pods' replies) and
 // `announce` (a hand-made BGP speaker the e2e suite uses to announce a
-// prefix from a node seamark would not announce it from).
+// prefix from a node seamark would not announce it from) and `hostile` (a
+// router that floods a node with routes or sends it malformed UPDATEs).
 package main
 
 import (
@@ -61,6 +62,8 @@ func main() {
 		err = announce(ctx, args)
 	case "fetch":
 		err = fetch(ctx, args)
+	case "hostile":
+		err = hostile(ctx, args)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 	default:
@@ -237,6 +240,26 @@ func announce(ctx context.Context, args []string) error {
 	_ = fs.Parse(args)
 	log := zap.New()
 	return lab.Announce(ctx, log, *router, *source, *prefix)
+}
+
+// hostile runs a misbehaving router for one node until SIGTERM (in the
+// router's namespace; e2e/lab/hostile.go).
+func hostile(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("hostile", flag.ExitOnError)
+	mode := fs.String("mode", lab.HostileFlood, "flood: send --routes routes; malformed: send a malformed UPDATE on every session.")
+	listen := fs.String("listen", "", "Address and port to accept the node's session on.")
+	peer := fs.String("peer", "", "The node's address.")
+	routes := fs.Int("routes", 100000, "Routes a flood sends.")
+	_ = fs.Parse(args)
+	ln, err := netip.ParseAddrPort(*listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	p, err := netip.ParseAddr(*peer)
+	if err != nil {
+		return fmt.Errorf("--peer: %w", err)
+	}
+	return lab.Hostile(ctx, zap.New(), lab.HostileOptions{Mode: *mode, Listen: ln, Peer: p, Routes: *routes})
 }
 
 // fetch sends requests and prints a lab.FetchResult as JSON.

@@ -116,16 +116,35 @@ func run(f *flags) error {
 	if f.metricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                  scheme,
-		Cache:                   speaker.CacheOptions(f.namespace, f.nodeName, f.layer2),
-		Metrics:                 metricsOpts,
-		HealthProbeBindAddress:  f.probeAddr,
-		LeaderElection:          false,
-		GracefulShutdownTimeout: ptr(speaker.ShutdownTimeout(f.shutdownDrain) + 5*time.Second),
-	})
-	if err != nil {
-		return fmt.Errorf("creating manager: %w", err)
+	// Without an apiserver the speaker waits instead of exiting (speaker/startup.go): it has
+	// announced nothing yet, and the router's graceful restart keeps the node's old paths.
+	ctx := ctrl.SetupSignalHandler()
+	setupLog := ctrl.Log.WithName("setup")
+	var mgr ctrl.Manager
+	for {
+		if err := speaker.WaitForAPIServer(ctx, restCfg, setupLog); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting: nothing was announced, nothing to withdraw
+			}
+			return err
+		}
+		mgr, err = ctrl.NewManager(restCfg, ctrl.Options{
+			Scheme:                  scheme,
+			Cache:                   speaker.CacheOptions(f.namespace, f.nodeName, f.layer2),
+			Metrics:                 metricsOpts,
+			HealthProbeBindAddress:  f.probeAddr,
+			LeaderElection:          false,
+			GracefulShutdownTimeout: ptr(speaker.ShutdownTimeout(f.shutdownDrain) + 5*time.Second),
+		})
+		if err == nil {
+			break
+		}
+		// The manager reads the apiserver's discovery: unless the apiserver went away again
+		// since the wait, the error is the speaker's own.
+		if speaker.APIServerReachable(restCfg) {
+			return fmt.Errorf("creating manager: %w", err)
+		}
+		setupLog.Info("Lost the apiserver while starting; waiting again", "error", err.Error())
 	}
 
 	// BFD opens its sockets (UDP 3784, unprivileged) only when a BGPPeer asks for it.
@@ -174,7 +193,7 @@ func run(f *flags) error {
 
 	ctrl.Log.WithName("setup").Info("Starting speaker", "node", f.nodeName, "namespace", f.namespace,
 		"defaultClass", f.defaultClass, "shutdownDrain", f.shutdownDrain.String())
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
 	}
 	return nil

@@ -164,17 +164,45 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 			return fmt.Errorf("finding %s: %w (run `make testbin`)", bin(b), err)
 		}
 	}
-	if _, err := l.startProcess("etcd", NetnsCP, bin("etcd"),
+	if err := l.StartEtcd(); err != nil {
+		return err
+	}
+	if err := l.StartAPIServer(ctx); err != nil {
+		return err
+	}
+	if _, err := l.startProcess("kube-controller-manager", NetnsCP, bin("kube-controller-manager"),
+		"--kubeconfig="+l.Kubeconfig,
+		"--controllers="+kcmControllers,
+		"--service-account-private-key-file="+p.SAKey, "--root-ca-file="+p.CA,
+		"--leader-elect=false", "--secure-port=0",
+		// EndpointSlice updates are batched for up to this long; the lab
+		// wants them at once.
+		"--endpointslice-updates-batch-period=0s",
+	); err != nil {
+		return err
+	}
+	return nil
+}
+
+// StartEtcd starts etcd in the sm-cp namespace on its data directory
+// (again, after StopProcess("etcd"): the data survives).
+func (l *Lab) StartEtcd() error {
+	_, err := l.startProcess("etcd", NetnsCP, filepath.Join(l.K8sBin, "etcd"),
 		"--data-dir="+l.path("etcd"),
 		"--listen-client-urls=http://127.0.0.1:2379", "--advertise-client-urls=http://127.0.0.1:2379",
 		"--listen-peer-urls=http://127.0.0.1:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380",
 		"--initial-cluster=default=http://127.0.0.1:2380",
 		// The lab's data is thrown away; fsync only slows the shared CPUs.
 		"--unsafe-no-fsync", "--log-level=warn",
-	); err != nil {
-		return err
-	}
-	if _, err := l.startProcess("kube-apiserver", NetnsCP, bin("kube-apiserver"),
+	)
+	return err
+}
+
+// StartAPIServer starts kube-apiserver in the sm-cp namespace and waits
+// until it is ready (etcd must run).
+func (l *Lab) StartAPIServer(ctx context.Context) error {
+	p := l.pki()
+	if _, err := l.startProcess("kube-apiserver", NetnsCP, filepath.Join(l.K8sBin, "kube-apiserver"),
 		"--etcd-servers=http://127.0.0.1:2379",
 		"--bind-address=0.0.0.0", "--advertise-address="+APIServerAddr.String(), "--secure-port=6443",
 		"--tls-cert-file="+p.ServingCert, "--tls-private-key-file="+p.ServingKey,
@@ -196,17 +224,6 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	}
 	if err := waitAPIServer(ctx, rc); err != nil {
 		return fmt.Errorf("waiting for kube-apiserver (log: %s): %w", l.LogPath("kube-apiserver"), err)
-	}
-	if _, err := l.startProcess("kube-controller-manager", NetnsCP, bin("kube-controller-manager"),
-		"--kubeconfig="+l.Kubeconfig,
-		"--controllers="+kcmControllers,
-		"--service-account-private-key-file="+p.SAKey, "--root-ca-file="+p.CA,
-		"--leader-elect=false", "--secure-port=0",
-		// EndpointSlice updates are batched for up to this long; the lab
-		// wants them at once.
-		"--endpointslice-updates-batch-period=0s",
-	); err != nil {
-		return err
 	}
 	return nil
 }

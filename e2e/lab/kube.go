@@ -87,13 +87,7 @@ func (l *Lab) createNode(ctx context.Context, n Node) error {
 }
 
 // StartController starts seamark-controller in the root namespace.
-func (l *Lab) StartController() error {
-	_, err := l.startProcess("seamark-controller", "", filepath.Join(l.Bin, "seamark-controller"),
-		"--kubeconfig="+l.Kubeconfig, "--namespace="+SeamarkNamespace,
-		"--leader-elect=false", "--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--zap-devel=false", "--zap-log-level=info")
-	return err
-}
+func (l *Lab) StartController() error { return l.StartControllerWith() }
 
 // SpeakerProcess is the name under which node n's speaker is recorded.
 func SpeakerProcess(n Node) string { return "speaker-" + n.Name }

@@ -24,6 +24,13 @@ type gobgpLogger struct {
 	// wantDebug is set while the session is not established. Debug output is then cheap (no updates
 	// flow), and it is the only place GoBGP reports connect errors.
 	wantDebug atomic.Bool
+	// notification is the last NOTIFICATION GoBGP sent or received, described: it says why an OPEN
+	// exchange failed ("open message error, bad peer AS") better than the state change that follows
+	// ("invalid-msg").
+	notification atomic.Pointer[string]
+	// malformed describes the malformed message that GoBGP is about to reset an established
+	// session for; the Peer Down that follows takes it.
+	malformed atomic.Pointer[string]
 }
 
 type logSink struct {
@@ -78,14 +85,39 @@ func (l *gobgpLogger) Error(msg string, fields gobgplog.Fields) {
 
 // Warn is logged at V(0).
 func (l *gobgpLogger) Warn(msg string, fields gobgplog.Fields) {
+	diagnosed := true
+	switch {
+	case msg == "sent notification" || msg == "received notification":
+		d := describeProblem(msg, fields)
+		l.notification.Store(&d)
+	case strings.HasPrefix(msg, "Session will be reset due to malformed BGP"):
+		// The only place GoBGP says what was malformed ("path total attribute length exceeds
+		// message length"); the Peer Down that follows names only the notification's code.
+		d := describeProblem(strings.TrimPrefix(msg, "Session will be reset due to "), fields)
+		l.malformed.Store(&d)
+	default:
+		diagnosed = false
+	}
 	l.problem(msg, fields, false)
+	// A session with a diagnosis says it in its own line, once per state change ("BGP session lost",
+	// "BGP session not established"); GoBGP's line would repeat it on every attempt or flap.
+	if diagnosed && l.sink.Load().onProblem != nil {
+		l.logger().V(1).Info(msg, kv(fields)...)
+		return
+	}
 	l.logger().Info(msg, kv(fields)...)
 }
 
 // Info is logged at V(1).
 func (l *gobgpLogger) Info(msg string, fields gobgplog.Fields) {
 	if msg == "Peer Down" {
-		l.problem(msg, fields, false)
+		if f := l.sink.Load().onProblem; f != nil {
+			p := describeProblem(msg, fields)
+			if d := l.malformed.Swap(nil); d != nil {
+				p += " (" + *d + ")"
+			}
+			f(p, false)
+		}
 	}
 	l.logger().V(1).Info(msg, kv(fields)...)
 }
@@ -99,9 +131,13 @@ func (l *gobgpLogger) Debug(msg string, fields gobgplog.Fields) {
 		// GoBGP does not decode a notification received before Established; the transition's
 		// reason is all there is to say why an attempt failed.
 		old, _ := fields["old"].(string)
+		reason := fields["reason"]
+		if n := l.notification.Swap(nil); n != nil {
+			reason = *n
+		}
 		if fields["new"] == "BGP_FSM_IDLE" && (old == "BGP_FSM_OPENSENT" || old == "BGP_FSM_OPENCONFIRM") {
 			if f := l.sink.Load().onProblem; f != nil {
-				f(fmt.Sprintf("session closed in %s: %v", fsmStateNames[old], fields["reason"]), false)
+				f(fmt.Sprintf("session closed in %s: %v", fsmStateNames[old], reason), false)
 			}
 		}
 	}
@@ -136,6 +172,10 @@ func describeProblem(msg string, fields gobgplog.Fields) string {
 		return fmt.Sprintf("%s: %s", msg, bgp.NewNotificationErrorCode(code, sub))
 	}
 	if e, ok := fields["Data"].(*bgp.MessageError); ok {
+		if e.Message != "" {
+			// GoBGP's own words name the values: "as number mismatch expected 64999, received 64512".
+			return fmt.Sprintf("%s: %s: %s", msg, bgp.NewNotificationErrorCode(e.TypeCode, e.SubTypeCode), e.Message)
+		}
 		return fmt.Sprintf("%s: %s", msg, bgp.NewNotificationErrorCode(e.TypeCode, e.SubTypeCode))
 	}
 	for _, k := range []string{"Error", "Err", "Reason"} {

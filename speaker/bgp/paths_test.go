@@ -187,6 +187,34 @@ func TestDescribeProblem(t *testing.T) {
 	}
 }
 
+// The session's diagnosis takes the cause from GoBGP's lines that name it, not from the lines that
+// follow (a state change's "invalid-msg", a Peer Down's bare notification code), and GoBGP's own
+// notification lines leave the default level to the session's one line per state change.
+func TestGoBGPLoggerKeepsTheCause(t *testing.T) {
+	var lines []string
+	log := funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{Verbosity: 0})
+	var problems []string
+	l := newGoBGPLogger()
+	l.attach(log, func(p string, _ bool) { problems = append(problems, p) })
+
+	badAS := bgp.NewMessageError(bgp.BGP_ERROR_OPEN_MESSAGE_ERROR, bgp.BGP_ERROR_SUB_BAD_PEER_AS, nil, "as number mismatch expected 64999, received 64512").(*bgp.MessageError) //nolint:errorlint // the concrete type, never wrapped
+	l.Warn("sent notification", gobgplog.Fields{"Data": badAS})
+	l.Debug("state changed", gobgplog.Fields{"old": "BGP_FSM_OPENSENT", "new": "BGP_FSM_IDLE", "reason": "invalid-msg"})
+	l.Warn("Session will be reset due to malformed BGP message", gobgplog.Fields{"Error": errors.New("path total attribute length exceeds message length")})
+	l.Info("Peer Down", gobgplog.Fields{"Reason": "notification-sent code 3(update) subcode 1(malformed attribute list)"})
+
+	want := []string{
+		"session closed in OpenSent: sent notification: " + bgp.NewNotificationErrorCode(bgp.BGP_ERROR_OPEN_MESSAGE_ERROR, bgp.BGP_ERROR_SUB_BAD_PEER_AS).String() + ": as number mismatch expected 64999, received 64512",
+		"Peer Down: notification-sent code 3(update) subcode 1(malformed attribute list) (malformed BGP message: path total attribute length exceeds message length)",
+	}
+	if got := []string{problems[len(problems)-3], problems[len(problems)-1]}; !slices.Equal(got, want) {
+		t.Errorf("problems %q, want the last of the OPEN exchange and the Peer Down to be %q", problems, want)
+	}
+	if len(lines) != 0 {
+		t.Errorf("logged at the default level: %q, want nothing (the session logs the cause)", lines)
+	}
+}
+
 func TestGoBGPLoggerMapsLevelsAndReportsConnectFailures(t *testing.T) {
 	var lines []string
 	log := funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{Verbosity: 1})

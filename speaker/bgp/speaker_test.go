@@ -262,6 +262,27 @@ func TestWrongASNLogged(t *testing.T) {
 	}
 }
 
+// TestWrongPeerASNLogged checks the other side of a wrong ASN: the BGPPeer names another AS than the
+// router's, so the speaker refuses the router's OPEN. The log line names the cause, not only the
+// state the attempt failed in.
+func TestWrongPeerASNLogged(t *testing.T) {
+	t.Parallel()
+	log, logs := newTestLogger(t)
+	r := newRouter(t, routerV4, basePort+30)
+	r.addNeighbor(t, "127.0.0.30", neighborOpts{})
+	s := New(Options{Logger: log})
+	shutdownOnCleanup(t, s)
+	cfg := testPeer("wrongpeerasn", routerV4, basePort+30, "127.0.0.30", speakerASN)
+	cfg.ASN = 64999
+	if err := s.Reconcile(t.Context(), map[string]PeerDesired{"wrongpeerasn": {Config: cfg}}); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	waitFor(t, 30*time.Second, `the "BGP session not established" log line naming the bad peer AS`, func() (bool, string) {
+		l := logs.find("BGP session not established", "peer", "wrongpeerasn")
+		return len(l) > 0 && strings.Contains(fmt.Sprint(l[0]["lastError"]), "as number mismatch expected 64999, received 64512"), logs.messages()
+	})
+}
+
 // TestSettingsChangeResetsOnlyThatPeer changes one peer's hold time and another peer's paths in one
 // Reconcile: the first session is reset, the second keeps running (no state change at the router, same
 // uptime) and gets its new path.
