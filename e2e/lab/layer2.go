@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -116,7 +117,10 @@ func ARPingAll(addr netip.Addr, count int) ([]string, error) {
 	out, err := NetnsExec(NetnsL2Client, "arping", "-c", fmt.Sprint(count), "-w", fmt.Sprint(count+1), "-I", l2ClientDevice, addr.String())
 	macs := distinct(arpingReply.FindAllStringSubmatch(string(out), -1), 2)
 	if len(macs) == 0 {
-		return nil, fmt.Errorf("no ARP reply for %s on %s's %s: %v: %s", addr, NetnsL2Client, l2ClientDevice, err, strings.TrimSpace(string(out)))
+		if err == nil {
+			err = errors.New("arping exited 0")
+		}
+		return nil, fmt.Errorf("no ARP reply for %s on %s's %s: %w: %s", addr, NetnsL2Client, l2ClientDevice, err, strings.TrimSpace(string(out)))
 	}
 	return macs, nil
 }
