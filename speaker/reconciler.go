@@ -1,6 +1,7 @@
 package speaker
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -86,6 +87,11 @@ type Reconciler struct {
 	DefaultClass bool
 	// Announcer applies the plan.
 	Announcer Announcer
+	// CacheSyncTimeout bounds the wait for the caches before the first
+	// plan; zero waits as long as it takes (startup.go), which is what the
+	// speaker binary does. Tests of missing permissions set one, to see
+	// the caches fail to sync.
+	CacheSyncTimeout time.Duration
 	// Layer2, if set, answers ARP/NDP for the plan's layer 2 addresses.
 	Layer2 L2Announcer
 	// MemberlistSecret is the name of the Secret (in Namespace) whose data
@@ -115,7 +121,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named(ControllerName).
 		// One worker: plans are applied in order and never concurrently.
 		// No plan before the caches sync, however long that takes (startup.go).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 1, CacheSyncTimeout: cacheSyncTimeout})
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1, CacheSyncTimeout: cmp.Or(r.CacheSyncTimeout, cacheSyncTimeout)})
 	for _, obj := range watchedKinds() {
 		if _, ok := obj.(*corev1.Node); ok {
 			// Every node's status is written every few seconds; only

@@ -759,7 +759,7 @@ func runSpeaker(cfg *rest.Config) error {
 	if err != nil {
 		return err
 	}
-	r := &speaker.Reconciler{NodeName: "rbac-mutant", Namespace: "seamark-system", Announcer: discard{}}
+	r := &speaker.Reconciler{NodeName: "rbac-mutant", Namespace: "seamark-system", Announcer: discard{}, CacheSyncTimeout: syncTimeout}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
