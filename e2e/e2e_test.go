@@ -887,6 +887,13 @@ func startFetch(t *testing.T, l *lab.Lab, url string) func() lab.FetchResult {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return stopFetcher(t, f)
+}
+
+// stopFetcher returns the function that stops f and returns what it met;
+// f is stopped at the end of the test if that function was not called.
+func stopFetcher(t *testing.T, f *lab.Fetcher) func() lab.FetchResult {
+	t.Helper()
 	stopped := false
 	t.Cleanup(func() {
 		if !stopped {

@@ -232,21 +232,7 @@ func startL2Fetch(t *testing.T, l *lab.Lab, url string) func() lab.FetchResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_, _ = f.Stop()
-		}
-	})
-	return func() lab.FetchResult {
-		t.Helper()
-		stopped = true
-		res, err := f.Stop()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
+	return stopFetcher(t, f)
 }
 
 // l2Addresses are the addresses of every Service in the layer 2 pool.
