@@ -430,15 +430,8 @@ func TestInternalTrafficPolicyLocal(t *testing.T) {
 func TestLocalPolicyFollowsReadiness(t *testing.T) {
 	const ns, app = "e2e-local", "local"
 	l, ctx := setup(t, ns)
-	n1, n2, n3 := l.NodeList[0], l.NodeList[1], l.NodeList[2]
-	if err := l.CreateBackends(ctx, ns, app, l.NodeList); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []lab.Node{n2, n3} {
-		if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n), false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	n1, n2 := l.NodeList[0], l.NodeList[1]
+	backendsReadyOn(t, l, ctx, ns, app, n1)
 	if _, err := l.CreateService(ctx, ns, app, app, lab.ServiceOptions{Local: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -451,12 +444,7 @@ func TestLocalPolicyFollowsReadiness(t *testing.T) {
 	wantReplies(t, l, lab.URL(addr), 100, []lab.Node{n1}, fromClient())
 
 	// Move the ready endpoint from the first node to the second.
-	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n2), true); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n1), false); err != nil {
-		t.Fatal(err)
-	}
+	moveEndpoint(t, l, ctx, ns, app, n1, n2)
 	wantNextHops(t, l, hostPrefix(addr), addrs(n2))
 	wantReplies(t, l, lab.URL(addr), 100, []lab.Node{n2}, fromClient())
 

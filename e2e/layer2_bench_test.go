@@ -112,9 +112,7 @@ func l2Fault(b *testing.B, l *lab.Lab, ctx context.Context, w *lab.NeighWatch, a
 	} else if err := l.Signal(lab.SpeakerProcess(owner), syscall.SIGTERM); err != nil {
 		b.Fatal(err)
 	}
-	c, err := w.Wait(at, 15*time.Second, func(c lab.NeighChange) bool {
-		return c.Addr == addr && strings.EqualFold(c.LLAddr, mac(b, next))
-	})
+	c, err := neighAt(b, w, at, 15*time.Second, addr, next)
 	if err != nil {
 		b.Fatalf("the client's entry for %s did not move to %s: %v", addr, next.Name, err)
 	}
@@ -132,9 +130,7 @@ func l2Fault(b *testing.B, l *lab.Lab, ctx context.Context, w *lab.NeighWatch, a
 	}
 	back := time.Now()
 	restartSpeaker(b, l, owner, flags)
-	if _, err := w.Wait(back, 30*time.Second, func(c lab.NeighChange) bool {
-		return c.Addr == addr && strings.EqualFold(c.LLAddr, mac(b, owner))
-	}); err != nil {
+	if _, err := neighAt(b, w, back, 30*time.Second, addr, owner); err != nil {
 		b.Fatalf("the restarted %s did not take %s back: %v", owner.Name, addr, err)
 	}
 	// Every speaker sees all three again, and the client has settled on
@@ -194,16 +190,9 @@ func waitMembers(b testing.TB, l *lab.Lab, ctx context.Context, n int32) {
 func l2EndpointMoves(b *testing.B, l *lab.Lab, ctx context.Context, w *lab.NeighWatch, ns string) []time.Duration {
 	b.Helper()
 	const app = "local"
-	if err := l.CreateBackends(ctx, ns, app, l.NodeList); err != nil {
-		b.Fatal(err)
-	}
-	for _, n := range l.NodeList[1:] {
-		if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n), false); err != nil {
-			b.Fatal(err)
-		}
-	}
-	addr := l2Service(b, l, ctx, ns, app, app, lab.ServiceOptions{Local: true})
 	cur := l.NodeList[0]
+	backendsReadyOn(b, l, ctx, ns, app, cur)
+	addr := l2Service(b, l, ctx, ns, app, app, lab.ServiceOptions{Local: true})
 	wantOwner(b, l, ctx, addr, cur, 30*time.Second)
 	var out []time.Duration
 	for i := range *l2BenchRuns {
@@ -213,15 +202,8 @@ func l2EndpointMoves(b *testing.B, l *lab.Lab, ctx context.Context, w *lab.Neigh
 		}
 		time.Sleep(200 * time.Millisecond)
 		at := time.Now()
-		if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, to), true); err != nil {
-			b.Fatal(err)
-		}
-		if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, cur), false); err != nil {
-			b.Fatal(err)
-		}
-		c, err := w.Wait(at, 15*time.Second, func(c lab.NeighChange) bool {
-			return c.Addr == addr && strings.EqualFold(c.LLAddr, mac(b, to))
-		})
+		moveEndpoint(b, l, ctx, ns, app, cur, to)
+		c, err := neighAt(b, w, at, 15*time.Second, addr, to)
 		if err != nil {
 			b.Fatalf("the client's entry for %s did not follow the endpoint to %s: %v", addr, to.Name, err)
 		}

@@ -224,6 +224,40 @@ func TestLayer2OneOwnerPerAddress(t *testing.T) {
 	}
 }
 
+// backendsReadyOn creates a backend pod of app on every node, ready only
+// on n.
+func backendsReadyOn(t testing.TB, l *lab.Lab, ctx context.Context, ns, app string, n lab.Node) {
+	t.Helper()
+	if err := l.CreateBackends(ctx, ns, app, l.NodeList); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range others(l, n) {
+		if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, o), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// moveEndpoint makes app's pod on to ready, then its pod on from not
+// ready: the one ready endpoint moves from one node to the other.
+func moveEndpoint(t testing.TB, l *lab.Lab, ctx context.Context, ns, app string, from, to lab.Node) {
+	t.Helper()
+	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, to), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, from), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// neighAt waits up to timeout for the first change since since that shows
+// sm-l2client's entry for addr at n's MAC.
+func neighAt(t testing.TB, w *lab.NeighWatch, since time.Time, timeout time.Duration, addr netip.Addr, n lab.Node) (lab.NeighChange, error) {
+	t.Helper()
+	m := mac(t, n)
+	return w.Wait(since, timeout, func(c lab.NeighChange) bool { return c.Addr == addr && strings.EqualFold(c.LLAddr, m) })
+}
+
 // startL2Fetch sends a request to url from sm-l2client every 20 ms (1 s
 // timeout each) until the returned function stops it.
 func startL2Fetch(t *testing.T, l *lab.Lab, url string) func() lab.FetchResult {
@@ -305,9 +339,7 @@ func TestLayer2Failover(t *testing.T) {
 		if err := lab.SetCable(owner, false); err != nil {
 			t.Fatal(err)
 		}
-		c, err := w.Wait(crashAt, 10*time.Second, func(c lab.NeighChange) bool {
-			return c.Addr == addr && strings.EqualFold(c.LLAddr, mac(t, next))
-		})
+		c, err := neighAt(t, w, crashAt, 10*time.Second, addr, next)
 		if err != nil {
 			t.Fatalf("after %s's crash the client's entry for %s never moved to %s: %v; changes %+v", owner.Name, addr, next.Name, err, w.Changes())
 		}
@@ -340,9 +372,7 @@ func TestLayer2Failover(t *testing.T) {
 		}
 		startAt := time.Now()
 		restartSpeaker(t, l, owner, nil)
-		c, err := w.Wait(startAt, 20*time.Second, func(c lab.NeighChange) bool {
-			return c.Addr == addr && strings.EqualFold(c.LLAddr, mac(t, owner))
-		})
+		c, err := neighAt(t, w, startAt, 20*time.Second, addr, owner)
 		if err != nil {
 			t.Fatalf("the restarted %s did not take %s back: %v", owner.Name, addr, err)
 		}
@@ -374,9 +404,7 @@ func TestLayer2Failover(t *testing.T) {
 		if err := l.Signal(lab.SpeakerProcess(owner), syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		c, err := w.Wait(termAt, 10*time.Second, func(c lab.NeighChange) bool {
-			return c.Addr == addr && strings.EqualFold(c.LLAddr, mac(t, next))
-		})
+		c, err := neighAt(t, w, termAt, 10*time.Second, addr, next)
 		if err != nil {
 			t.Fatalf("after SIGTERM to %s's speaker the client's entry for %s never moved to %s: %v", owner.Name, addr, next.Name, err)
 		}
@@ -400,15 +428,8 @@ func TestLayer2Failover(t *testing.T) {
 func TestLayer2LocalFollowsEndpoint(t *testing.T) {
 	const ns, app = "e2e-l2-local", "local"
 	l, ctx := setup(t, ns)
-	n1, n2, n3 := l.NodeList[0], l.NodeList[1], l.NodeList[2]
-	if err := l.CreateBackends(ctx, ns, app, l.NodeList); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []lab.Node{n2, n3} {
-		if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n), false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	n1, n2 := l.NodeList[0], l.NodeList[1]
+	backendsReadyOn(t, l, ctx, ns, app, n1)
 	addr := l2Service(t, l, ctx, ns, app, app, lab.ServiceOptions{Local: true})
 	wantOwner(t, l, ctx, addr, n1, 30*time.Second)
 	if res := wantFetch(t, l, addr, 20); !slices.Equal(keys(res.ByNode()), []string{n1.Name}) {
@@ -421,15 +442,8 @@ func TestLayer2LocalFollowsEndpoint(t *testing.T) {
 	defer w.Stop()
 	stop := startL2Fetch(t, l, lab.URL(addr))
 	moveAt := time.Now()
-	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n2), true); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n1), false); err != nil {
-		t.Fatal(err)
-	}
-	c, err := w.Wait(moveAt, 10*time.Second, func(c lab.NeighChange) bool {
-		return c.Addr == addr && strings.EqualFold(c.LLAddr, mac(t, n2))
-	})
+	moveEndpoint(t, l, ctx, ns, app, n1, n2)
+	c, err := neighAt(t, w, moveAt, 10*time.Second, addr, n2)
 	if err != nil {
 		t.Fatalf("the client's entry for %s did not move to %s with the endpoint: %v", addr, n2.Name, err)
 	}
