@@ -236,6 +236,23 @@ func TestNotEstablishedLogged(t *testing.T) {
 		l := logs.find("BGP session not established", "peer", "nobody", "hint", notEstablishedHint)
 		return len(l) > 0 && strings.Contains(fmt.Sprint(l[0]["lastError"]), "connection refused"), logs.messages()
 	})
+	// The state metric gives the session's RFC 4271 state, not Established (6).
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s.Collectors()...)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "seamark_bgp_session_state" {
+			continue
+		}
+		if v := mf.GetMetric()[0].GetGauge().GetValue(); v < 1 || v > 5 {
+			t.Errorf("seamark_bgp_session_state{peer=\"nobody\"} = %v, want a state before Established (1-5)", v)
+		}
+		return
+	}
+	t.Error("no seamark_bgp_session_state series")
 }
 
 // TestWrongASNLogged checks the diagnosis of a session that connects but fails in the OPEN exchange:
