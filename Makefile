@@ -87,7 +87,7 @@ test: testbin ## Run unit and integration tests (real kube-apiserver + etcd from
 bench: testbin build lab-deps ## Run the benchmarks and print their figures (the controller's against the real apiserver, the lab's convergence; root, FRR).
 	go test -run='^$$' -bench=. -benchmem ./allocator/ ./config/ ./speaker/...
 	go test -tags integration -run='^$$' -bench='Grant2000Services|Backlog2000Services|StandbyTakeover' -benchtime=1x -timeout 20m -v ./controllers/ | grep -E 'Benchmark|Services from|backlogged|takeover|ok|FAIL'
-	go test -tags e2e -run='^$$' -bench='Convergence|BFDFailover' -benchtime=1x -timeout 30m -v ./e2e/
+	go test -tags e2e -run='^$$' -bench='Convergence|BFDFailover|Layer2Failover|StatusWrites' -benchtime=1x -timeout 60m -v ./e2e/
 
 .PHONY: soak
 soak: build testbin lab-deps ## One hour (SOAK_DURATION=10m to shorten) of Service and endpoint churn in the lab (root, FRR): prints RSS, goroutines and apiserver request rates of the controller and speakers at start/middle/end, duplicates, moved addresses and failed requests.

@@ -28,6 +28,9 @@ type configReconciler struct {
 	namespace  string
 	poolEvents chan event.GenericEvent
 	svcEvents  chan event.GenericEvent
+	// announceEvents wakes the Announced controller for every addressed
+	// Service once the new snapshot is published.
+	announceEvents chan event.GenericEvent
 }
 
 func (r *configReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
@@ -145,8 +148,14 @@ func (r *configReconciler) wake(ctx context.Context) error {
 		}
 	}
 	for i := range svcs.Items {
-		if s := &svcs.Items[i]; waiting(s, r.state.unit) {
+		s := &svcs.Items[i]
+		if waiting(s, r.state.unit) {
 			if err := send(r.svcEvents, s.DeepCopy()); err != nil {
+				return err
+			}
+		}
+		if r.announceEvents != nil && len(s.Status.LoadBalancer.Ingress) > 0 && r.state.unit.Handles(s) {
+			if err := send(r.announceEvents, s.DeepCopy()); err != nil {
 				return err
 			}
 		}

@@ -12,7 +12,11 @@
 //   - the pool reconciler keeps IPPool status (conditions, counts) and the
 //     seamark.io/pool-protection finalizer;
 //   - the repair reconciler removes Services that are gone from
-//     IPAllocations (grants.Unit.Repair).
+//     IPAllocations (grants.Unit.Repair);
+//   - the announced reconciler keeps the seamark.io/Announced condition of
+//     Services: every node's plan (package plan, the speaker's own
+//     planning) with the SpeakerStatuses, written when its reason changes
+//     (docs/status.md).
 //
 // The allocation policy and the index live in controllers/internal/grants;
 // nothing here decides who gets an address.

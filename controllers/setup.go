@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -26,6 +27,7 @@ import (
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/config"
 	"github.com/seamark-io/seamark/controllers/internal/grants"
+	"github.com/seamark-io/seamark/plan"
 )
 
 // Options configure the controllers.
@@ -48,10 +50,13 @@ type Options struct {
 }
 
 // CacheOptions limits the manager's cache to what seamark-controller
-// needs: Secrets of its own namespace only.
+// needs: Secrets of its own namespace only, and Nodes and EndpointSlices
+// (read for the Announced condition) stripped to what the planning reads.
 func CacheOptions(namespace string) cache.Options {
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&corev1.Secret{}: {Namespaces: map[string]cache.Config{namespace: {}}},
+		&corev1.Secret{}:             {Namespaces: map[string]cache.Config{namespace: {}}},
+		&corev1.Node{}:               {Transform: plan.StripNode},
+		&discoveryv1.EndpointSlice{}: {Transform: plan.StripEndpointSlice},
 	}}
 }
 
@@ -70,6 +75,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*State, error) {
 	store := apiStore{client: mgr.GetClient(), reader: mgr.GetAPIReader()}
 	poolEvents := make(chan event.GenericEvent, 1024)
 	svcEvents := make(chan event.GenericEvent, 1024)
+	announceEvents := make(chan event.GenericEvent, 1024)
 	name := func(s string) string { return s + opts.Name }
 
 	svcR := &ServiceReconciler{Client: mgr.GetClient(), State: state, Recorder: mgr.GetEventRecorder("seamark-controller"),
@@ -128,8 +134,36 @@ func Setup(mgr ctrl.Manager, opts Options) (*State, error) {
 		return nil, fmt.Errorf("setting up the Service controller: %w", err)
 	}
 
+	// The seamark.io/Announced condition: every node's plan over the cache,
+	// with the SpeakerStatuses. Anything a plan reads wakes the Services it
+	// can change; the config reconciler wakes them all after a rebuild.
+	annR := &announcedReconciler{client: mgr.GetClient(), state: state, recorder: mgr.GetEventRecorder("seamark-controller"), defaultClass: opts.DefaultClass}
+	toAll := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		return allAddressed(ctx, mgr.GetClient(), unit)
+	})
+	toService := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		name := o.GetLabels()[discoveryv1.LabelServiceName]
+		if name == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
+	})
+	err = ctrl.NewControllerManagedBy(mgr).Named(name("announced")).
+		Watches(&corev1.Service{}, &handler.EnqueueRequestForObject{}).
+		Watches(&discoveryv1.EndpointSlice{}, toService).
+		Watches(&corev1.Node{}, toAll, builder.WithPredicates(predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+			return nodeChanged(e.ObjectOld, e.ObjectNew)
+		}})).
+		Watches(&seamarkv1alpha1.SpeakerStatus{}, toAll).
+		WatchesRawSource(source.Channel(announceEvents, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers}).
+		Complete(annR)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the Announced controller: %w", err)
+	}
+
 	cfgR := &configReconciler{client: mgr.GetClient(), state: state, namespace: opts.Namespace,
-		poolEvents: poolEvents, svcEvents: svcEvents}
+		poolEvents: poolEvents, svcEvents: svcEvents, announceEvents: announceEvents}
 	// Status writes (ours, on every grant) must not rebuild the config: only
 	// spec (generation, which deletion with a finalizer bumps too) and
 	// label changes do.

@@ -33,6 +33,7 @@ import (
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/config"
+	"github.com/seamark-io/seamark/plan"
 	"github.com/seamark-io/seamark/speaker/bgp"
 	"github.com/seamark-io/seamark/speaker/layer2"
 )
@@ -375,18 +376,8 @@ func CacheOptions(namespace, nodeName string, allNodes bool) cache.Options {
 	}
 }
 
-// stripNode keeps what the plan reads: name, labels, taints, addresses
-// (status images and conditions are most of a Node and change often).
-func stripNode(obj any) (any, error) {
-	n, ok := obj.(*corev1.Node)
-	if !ok {
-		return obj, nil
-	}
-	n.ManagedFields, n.Annotations = nil, nil
-	n.Spec = corev1.NodeSpec{Taints: n.Spec.Taints}
-	n.Status = corev1.NodeStatus{Addresses: n.Status.Addresses}
-	return n, nil
-}
+// stripNode keeps what the plan reads (plan.StripNode).
+var stripNode = plan.StripNode
 
 // stripService drops annotations (kubectl's last-applied configuration is
 // often the largest part of a Service) and managed fields.
@@ -397,20 +388,8 @@ func stripService(obj any) (any, error) {
 	return obj, nil
 }
 
-// stripEndpointSlice keeps what the plan reads: the service-name label,
-// the address type, and each endpoint's node and conditions.
-func stripEndpointSlice(obj any) (any, error) {
-	s, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return obj, nil
-	}
-	s.ManagedFields, s.Annotations, s.OwnerReferences, s.Ports = nil, nil, nil, nil
-	for i := range s.Endpoints {
-		e := &s.Endpoints[i]
-		*e = discoveryv1.Endpoint{NodeName: e.NodeName, Conditions: e.Conditions}
-	}
-	return s, nil
-}
+// stripEndpointSlice keeps what the plan reads (plan.StripEndpointSlice).
+var stripEndpointSlice = plan.StripEndpointSlice
 
 // Shutdown is a manager Runnable that leaves BGP gracefully when the
 // manager stops (SIGTERM): it waits for the manager's context to end, then

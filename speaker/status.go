@@ -47,6 +47,8 @@ type Layer2Report struct {
 	Profile    string
 	Members    int
 	Interfaces []string
+	// Candidates are the interfaces that may answer, with their subnets.
+	Candidates []layer2.Interface
 	Owned      []layer2.Owned
 	Conflicts  int64
 }
@@ -100,6 +102,13 @@ func BuildStatus(r StatusReport, prev seamarkv1alpha1.SpeakerStatusStatus, now t
 		}
 		slices.Sort(ifaces)
 		st.Layer2 = &seamarkv1alpha1.Layer2Status{Interfaces: slices.Compact(ifaces), Owned: int32(min(len(l.Owned), 1<<31-1)), Conflicts: l.Conflicts}
+		for _, c := range l.Candidates[:min(len(l.Candidates), 64)] {
+			li := seamarkv1alpha1.L2Interface{Name: c.Name}
+			for _, p := range c.Prefixes[:min(len(c.Prefixes), 32)] {
+				li.Prefixes = append(li.Prefixes, p.String())
+			}
+			st.Layer2.Candidates = append(st.Layer2.Candidates, li)
+		}
 	}
 	return st
 }
@@ -132,11 +141,12 @@ type StatusWriter struct {
 	// Log receives write failures.
 	Log logr.Logger
 
-	nodeUID  types.UID
-	written  *seamarkv1alpha1.SpeakerStatusStatus
-	owners   map[netip.Addr]time.Time // the l2 owner records written, by address
-	lastErr  string
-	lastLErr string
+	nodeUID    types.UID
+	objApplied bool // the object with its ownerReference exists
+	written    *seamarkv1alpha1.SpeakerStatusStatus
+	owners     map[netip.Addr]time.Time // the l2 owner records written, by address
+	lastErr    string
+	lastLErr   string
 }
 
 // NeedLeaderElection: every speaker writes its own node's status.
@@ -211,11 +221,16 @@ func (w *StatusWriter) apply(ctx context.Context, st seamarkv1alpha1.SpeakerStat
 		return err
 	}
 	delete(u.Object, "status")
-	if err := w.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(StatusFieldManager), client.ForceOwnership); err != nil {
-		if kerrors.IsNotFound(err) || kerrors.IsInvalid(err) {
-			w.nodeUID = "" // the Node was replaced: read it again
+	// The object (its ownerReference) is applied once per Node; later
+	// writes are the status alone, one request each.
+	if !w.objApplied {
+		if err := w.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(StatusFieldManager), client.ForceOwnership); err != nil {
+			if kerrors.IsNotFound(err) || kerrors.IsInvalid(err) {
+				w.nodeUID = "" // the Node was replaced: read it again
+			}
+			return fmt.Errorf("applying SpeakerStatus %s: %w", w.NodeName, err)
 		}
-		return fmt.Errorf("applying SpeakerStatus %s: %w", w.NodeName, err)
+		w.objApplied = true
 	}
 	obj.Status = st
 	u, err = toUnstructured(obj)
@@ -224,6 +239,9 @@ func (w *StatusWriter) apply(ctx context.Context, st seamarkv1alpha1.SpeakerStat
 	}
 	delete(u.Object["metadata"].(map[string]any), "ownerReferences")
 	if err := w.Client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(StatusFieldManager), client.ForceOwnership); err != nil {
+		if kerrors.IsNotFound(err) {
+			w.objApplied, w.nodeUID = false, "" // deleted (with its Node): create it again
+		}
 		return fmt.Errorf("applying the status of SpeakerStatus %s: %w", w.NodeName, err)
 	}
 	return nil
@@ -293,7 +311,7 @@ func Report(r *Reconciler, peers interface{ Status() []bgp.PeerStatus }, l2 *lay
 		rep.Peers = peers.Status()
 	}
 	if l2 != nil && plan != nil && plan.L2Enabled {
-		rep.Layer2 = &Layer2Report{Profile: profile, Members: l2.Members(), Owned: l2.Owned(), Conflicts: l2.Conflicts()}
+		rep.Layer2 = &Layer2Report{Profile: profile, Members: l2.Members(), Candidates: l2.Interfaces(), Owned: l2.Owned(), Conflicts: l2.Conflicts()}
 		if !l2.Ready() {
 			rep.Ready, rep.NotReady = false, "The speaker has not joined the layer 2 gossip yet"
 		}

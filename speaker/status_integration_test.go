@@ -108,4 +108,14 @@ func TestStatusWriter(t *testing.T) {
 	if ss := get(); ss.Status.PeersUp != "2/2" || len(ss.Status.Peers) != 2 {
 		t.Errorf("after a restart: %+v", ss.Status)
 	}
+
+	// Deleted meanwhile (a writer applies the object once, then only its
+	// status): the next change creates it again, with its owner.
+	mustDo(t, "deleting the SpeakerStatus", c.Delete(ctx, &seamarkv1alpha1.SpeakerStatus{ObjectMeta: metav1.ObjectMeta{Name: "status-node"}}))
+	report.Peers = report.Peers[:1]
+	w2.Sync(ctx, now.Add(5*time.Minute))
+	w2.Sync(ctx, now.Add(5*time.Minute+time.Second))
+	if ss := get(); ss.Status.PeersUp != "1/1" || len(ss.OwnerReferences) != 1 {
+		t.Errorf("after a deletion: %+v %+v", ss.OwnerReferences, ss.Status)
+	}
 }

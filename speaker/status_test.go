@@ -20,7 +20,8 @@ func TestBuildStatus(t *testing.T) {
 		{Name: "b", Address: netip.MustParseAddr("198.18.1.2"), State: bgp.StateIdle, Since: since, BFDState: "Down"},
 		{Name: "a", Address: netip.MustParseAddr("2001:db8::1"), State: bgp.StateEstablished, Up: true, Announced: 7, Since: since.Add(time.Millisecond * 1500)},
 	}, Layer2: &Layer2Report{Profile: "fast", Members: 2, Interfaces: []string{"eth1"},
-		Owned: []layer2.Owned{{Addr: netip.MustParseAddr("198.51.100.1"), Interfaces: []string{"eth1", "vlan7"}}}}}
+		Candidates: []layer2.Interface{{Name: "eth1", Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.11/24"), netip.MustParsePrefix("2001:db8:51::11/64")}}},
+		Owned:      []layer2.Owned{{Addr: netip.MustParseAddr("198.51.100.1"), Interfaces: []string{"eth1", "vlan7"}}}}}
 	first := BuildStatus(ready, seamarkv1alpha1.SpeakerStatusStatus{}, t0.Add(300*time.Millisecond))
 	want := seamarkv1alpha1.SpeakerStatusStatus{
 		Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Ready",
@@ -31,7 +32,8 @@ func TestBuildStatus(t *testing.T) {
 		},
 		PeersUp:    "1/2",
 		Memberlist: &seamarkv1alpha1.MemberlistStatus{Profile: "fast", Members: 2},
-		Layer2:     &seamarkv1alpha1.Layer2Status{Interfaces: []string{"eth1", "vlan7"}, Owned: 1},
+		Layer2: &seamarkv1alpha1.Layer2Status{Interfaces: []string{"eth1", "vlan7"}, Owned: 1,
+			Candidates: []seamarkv1alpha1.L2Interface{{Name: "eth1", Prefixes: []string{"198.51.100.11/24", "2001:db8:51::11/64"}}}},
 	}
 	if diff := cmp.Diff(want, first); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)

@@ -88,3 +88,42 @@ const (
 	// AddressClusterIPRange announces the CIDRs of every Ready ServiceCIDR.
 	AddressClusterIPRange AddressType = "ClusterIPRange"
 )
+
+// ConditionAnnounced is the type of the condition seamark-controller keeps
+// in the status.conditions of the LoadBalancer Services it handles: True
+// when every address the Service shows is announced by some node (over BGP
+// to an established session, or over layer 2 by a ready speaker with an
+// interface for it). It is written only when its reason changes: a
+// failover or a node joining while others announce writes nothing.
+const ConditionAnnounced = "seamark.io/Announced"
+
+// Reasons of the seamark.io/Announced condition, from the least to the
+// furthest a Service got: when no node announces an address, the reason
+// is the furthest stage any node reached for it.
+const (
+	// ReasonAnnounced: every address is announced by at least one node.
+	ReasonAnnounced = "Announced"
+	// ReasonNoAdvertisement: no BGPAdvertisement (of LoadBalancerIP) or
+	// L2Advertisement selects the address by its pool and Service labels.
+	ReasonNoAdvertisement = "NoAdvertisement"
+	// ReasonNoEligibleNode: advertisements select the address, but no node
+	// may announce it: not selected by their nodeSelector, excluded by
+	// label, tainted out-of-service, or without a BGPPeer that takes it.
+	ReasonNoEligibleNode = "NoEligibleNode"
+	// ReasonNoEndpoints: the Service has no usable endpoint anywhere and
+	// its advertisements withdraw without endpoints (or its policy is Local).
+	ReasonNoEndpoints = "NoEndpoints"
+	// ReasonNoLocalEndpoints: externalTrafficPolicy Local and no node that
+	// may announce the address has a usable endpoint of the Service.
+	ReasonNoLocalEndpoints = "NoLocalEndpoints"
+	// ReasonSpeakersNotReady: the nodes that would announce the address
+	// have no Ready SpeakerStatus.
+	ReasonSpeakersNotReady = "SpeakersNotReady"
+	// ReasonNoInterface: layer 2 only; the nodes that may own the address
+	// have no interface for it (no subnet contains it, or the
+	// L2Advertisement's interfaces match none).
+	ReasonNoInterface = "NoInterface"
+	// ReasonPeersDown: the nodes that would announce the address have no
+	// established session to the peers it goes to.
+	ReasonPeersDown = "PeersDown"
+)

@@ -91,6 +91,15 @@ type Layer2Status struct {
 	// +listType=set
 	// +optional
 	Interfaces []string `json:"interfaces,omitempty"`
+	// Candidates are the interfaces that may answer (up, Ethernet, not a
+	// tunnel or CNI device) with their subnets: from them the controller
+	// and kubectl-seamark tell whether this node has an interface for an
+	// address.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Candidates []L2Interface `json:"candidates,omitempty"`
 	// Owned is the number of addresses this node owns.
 	// +optional
 	Owned int32 `json:"owned,omitempty"`
@@ -98,6 +107,20 @@ type Layer2Status struct {
 	// address since the speaker started.
 	// +optional
 	Conflicts int64 `json:"conflicts,omitempty"`
+}
+
+// L2Interface is one interface of a node that may answer ARP/NDP.
+type L2Interface struct {
+	// Name of the interface.
+	// +kubebuilder:validation:MaxLength=15
+	Name string `json:"name"`
+	// Prefixes are its global unicast addresses with their prefix length,
+	// e.g. 198.51.100.11/24.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=49
+	// +listType=set
+	// +optional
+	Prefixes []string `json:"prefixes,omitempty"`
 }
 
 // SpeakerStatus is what the speaker of one node announces and why. Its name

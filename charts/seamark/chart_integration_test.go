@@ -654,10 +654,13 @@ func TestEveryReadRuleIsNeeded(t *testing.T) {
 		{"speaker", "seamark-speaker", "IPPool", 3},
 		{"speaker", "seamark-secrets", "Secret", 0},
 		{"controller", "seamark-controller", "Service", 0},
-		{"controller", "seamark-controller", "ServiceCIDR", 4},
-		{"controller", "seamark-controller", "IPAllocation", 5},
-		{"controller", "seamark-controller", "IPPool", 6},
-		{"controller", "seamark-controller", "BGPPeer", 7},
+		{"controller", "seamark-controller", "Node", 2},
+		{"controller", "seamark-controller", "EndpointSlice", 3},
+		{"controller", "seamark-controller", "SpeakerStatus", 4},
+		{"controller", "seamark-controller", "ServiceCIDR", 7},
+		{"controller", "seamark-controller", "IPAllocation", 8},
+		{"controller", "seamark-controller", "IPPool", 9},
+		{"controller", "seamark-controller", "BGPPeer", 10},
 		{"controller", "seamark-secrets", "Secret", 0},
 	}
 	run := map[string]func(*rest.Config) error{"speaker": runSpeaker, "controller": runController}

@@ -196,7 +196,13 @@ func (l *Lab) FetchFromClient(url string, n int) (FetchResult, error) {
 
 // FetchFromClientWithin is FetchFromClient with a timeout per request.
 func (l *Lab) FetchFromClientWithin(url string, n int, timeout time.Duration) (FetchResult, error) {
-	out, err := NetnsExec(NetnsClient, l.Bin+"/seamark-lab", "fetch", fmt.Sprintf("--count=%d", n), "--timeout="+timeout.String(), url)
+	return l.FetchFrom(NetnsClient, url, n, timeout)
+}
+
+// FetchFrom runs n requests to url from network namespace netns
+// (`seamark-lab fetch` there, timeout each) and returns who answered.
+func (l *Lab) FetchFrom(netns, url string, n int, timeout time.Duration) (FetchResult, error) {
+	out, err := NetnsExec(netns, l.Bin+"/seamark-lab", "fetch", fmt.Sprintf("--count=%d", n), "--timeout="+timeout.String(), url)
 	if err != nil {
 		return FetchResult{}, err
 	}
@@ -218,20 +224,26 @@ type Fetcher struct {
 // StartFetch starts `seamark-lab fetch --count=0` in sm-client: a request
 // to url every interval (each on a new connection, timeout 1 s) until Stop.
 func (l *Lab) StartFetch(url string, interval time.Duration) (*Fetcher, error) {
-	return l.startFetch(url, interval, time.Second)
+	return l.startFetch(NetnsClient, url, interval, time.Second)
+}
+
+// StartFetchFrom is StartFetch from network namespace netns (e.g.
+// NetnsL2Client) with a timeout per request.
+func (l *Lab) StartFetchFrom(netns, url string, interval, timeout time.Duration) (*Fetcher, error) {
+	return l.startFetch(netns, url, interval, timeout)
 }
 
 // StartFetchTimeline is StartFetch with workers sending requests in
 // parallel, a timeout per request, and every request's outcome recorded
 // (FetchResult.Timeline).
 func (l *Lab) StartFetchTimeline(url string, interval, timeout time.Duration, workers int) (*Fetcher, error) {
-	return l.startFetch(url, interval, timeout, "--timeline", fmt.Sprintf("--workers=%d", workers))
+	return l.startFetch(NetnsClient, url, interval, timeout, "--timeline", fmt.Sprintf("--workers=%d", workers))
 }
 
-func (l *Lab) startFetch(url string, interval, timeout time.Duration, extra ...string) (*Fetcher, error) {
+func (l *Lab) startFetch(netns, url string, interval, timeout time.Duration, extra ...string) (*Fetcher, error) {
 	f := &Fetcher{done: make(chan error, 1)}
 	// `ip netns exec` execs the command: the pid is seamark-lab's.
-	args := append([]string{"netns", "exec", NetnsClient, l.Bin + "/seamark-lab", "fetch", "--count=0",
+	args := append([]string{"netns", "exec", netns, l.Bin + "/seamark-lab", "fetch", "--count=0",
 		"--timeout=" + timeout.String(), "--interval=" + interval.String()}, extra...)
 	f.cmd = exec.Command("ip", append(args, url)...)
 	f.cmd.Stdout, f.cmd.Stderr = &f.stdout, &f.stderr

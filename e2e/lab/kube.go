@@ -97,14 +97,16 @@ func (l *Lab) StartSpeaker(n Node, extra []string) error {
 	args := append([]string{filepath.Join(l.Bin, "seamark-speaker"),
 		"--kubeconfig=" + l.Kubeconfig, "--namespace=" + SeamarkNamespace, "--node-name=" + n.Name,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0",
-		"--memberlist-bind-address=" + n.Mgmt.String() + ":7946",
+		// Gossip goes over the fabric, where the Node's InternalIP is.
+		"--memberlist-bind-address=" + netip.AddrPortFrom(n.Addr, GossipPort).String(),
 	}, extra...)
 	_, err := l.startProcess(SpeakerProcess(n), n.Netns, args...)
 	return err
 }
 
 // ApplyDefaults creates the lab's IPPool (PoolCIDR), BGPPeer (the router,
-// short timers) and BGPAdvertisement (LoadBalancerIP from every pool).
+// short timers) and BGPAdvertisement (LoadBalancerIP from every pool), and
+// the layer 2 pool with its L2Advertisement and gossip Secret (layer2.go).
 func (l *Lab) ApplyDefaults(ctx context.Context) error {
 	objs := []client.Object{
 		&seamarkv1alpha1.IPPool{
@@ -117,6 +119,7 @@ func (l *Lab) ApplyDefaults(ctx context.Context) error {
 			Spec:       seamarkv1alpha1.BGPAdvertisementSpec{Addresses: []seamarkv1alpha1.AddressType{seamarkv1alpha1.AddressLoadBalancerIP}},
 		},
 	}
+	objs = append(objs, layer2Defaults()...)
 	for _, o := range objs {
 		if err := l.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)

@@ -39,8 +39,8 @@ func TestNormalize(t *testing.T) {
 		},
 		{
 			name: "large communities are sorted and de-duplicated",
-			in:   Path{Prefix: lbAddr, LargeCommunities: []LargeCommunity{{2, 0, 0}, {1, 2, 3}, {1, 2, 1}, {2, 0, 0}}},
-			want: Path{Prefix: lbAddr, LargeCommunities: []LargeCommunity{{1, 2, 1}, {1, 2, 3}, {2, 0, 0}}},
+			in:   Path{Prefix: lbAddr, LargeCommunities: []LargeCommunity{{Global: 2, Local1: 0, Local2: 0}, {Global: 1, Local1: 2, Local2: 3}, {Global: 1, Local1: 2, Local2: 1}, {Global: 2, Local1: 0, Local2: 0}}},
+			want: Path{Prefix: lbAddr, LargeCommunities: []LargeCommunity{{Global: 1, Local1: 2, Local2: 1}, {Global: 1, Local1: 2, Local2: 3}, {Global: 2, Local1: 0, Local2: 0}}},
 		},
 		{
 			name: "empty community lists equal absent ones",
@@ -406,7 +406,7 @@ func FuzzSyncPaths(f *testing.F) {
 				p := Path{Prefix: prefix}
 				if attrs&(1<<j) != 0 {
 					p.Communities = []uint32{uint32(65000<<16) | uint32(attrs>>4)}
-					p.LargeCommunities = []LargeCommunity{{64512, uint32(attrs & 3), 1}}
+					p.LargeCommunities = []LargeCommunity{{Global: 64512, Local1: uint32(attrs & 3), Local2: 1}}
 				}
 				paths = append(paths, p)
 			}

@@ -221,7 +221,7 @@ func decodePath(p *gobgpapi.Path) (rxPath, error) {
 			rx.Communities = a.Value
 		case *bgp.PathAttributeLargeCommunities:
 			for _, c := range a.Values {
-				rx.LargeCommunities = append(rx.LargeCommunities, LargeCommunity{c.ASN, c.LocalData1, c.LocalData2})
+				rx.LargeCommunities = append(rx.LargeCommunities, LargeCommunity{Global: c.ASN, Local1: c.LocalData1, Local2: c.LocalData2})
 			}
 		case *bgp.PathAttributeLocalPref:
 			rx.LocalPref = a.Value

@@ -189,7 +189,7 @@ func (ss *session) syncPaths(ctx context.Context, want map[netip.Prefix]Path) er
 		delete(ss.advertised, prefix)
 	}
 	for prefix, p := range want {
-		if old, ok := ss.advertised[prefix]; ok && old.equal(p) {
+		if old, ok := ss.advertised[prefix]; ok && pathsEqual(old, p) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

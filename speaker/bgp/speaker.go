@@ -376,11 +376,18 @@ var (
 		"Whether the BGP session with the peer is established (1) or not (0).", []string{"peer"}, nil)
 	announcedDesc = prometheus.NewDesc("seamark_bgp_announced_prefixes",
 		"Number of prefixes the speaker announces to the peer.", []string{"peer"}, nil)
+	sessionStateDesc = prometheus.NewDesc("seamark_bgp_session_state",
+		"State of the BGP session with the peer, numbered as in RFC 4271: 1 Idle, 2 Connect, 3 Active, 4 OpenSent, 5 OpenConfirm, 6 Established (0 unknown).",
+		[]string{"peer"}, nil)
 )
 
+// stateNumber is the RFC 4271 number of a session state (0 for Unknown).
+var stateNumber = map[SessionState]float64{StateIdle: 1, StateConnect: 2, StateActive: 3, StateOpenSent: 4, StateOpenConfirm: 5, StateEstablished: 6}
+
 // Collectors returns the speaker's Prometheus collectors for the caller to register:
-// seamark_bgp_session_up{peer} and seamark_bgp_announced_prefixes{peer}. Values are read at scrape
-// time, so removed peers disappear with them.
+// seamark_bgp_session_up{peer}, seamark_bgp_session_state{peer} and seamark_bgp_announced_prefixes{peer}:
+// one series each per peer of the node. Values are read at scrape time, so removed peers disappear with
+// them.
 func (s *Speaker) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{(*collector)(s)}
 }
@@ -390,6 +397,7 @@ type collector Speaker
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- sessionUpDesc
+	ch <- sessionStateDesc
 	ch <- announcedDesc
 }
 
@@ -401,6 +409,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			up = 1
 		}
 		ch <- prometheus.MustNewConstMetric(sessionUpDesc, prometheus.GaugeValue, up, st.Name)
+		ch <- prometheus.MustNewConstMetric(sessionStateDesc, prometheus.GaugeValue, stateNumber[st.State], st.Name)
 		ch <- prometheus.MustNewConstMetric(announcedDesc, prometheus.GaugeValue, float64(st.Announced), st.Name)
 	}
 }

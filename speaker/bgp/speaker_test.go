@@ -115,6 +115,12 @@ seamark_bgp_announced_prefixes{peer="ebgp4"} 2
 seamark_bgp_announced_prefixes{peer="ebgp6"} 1
 seamark_bgp_announced_prefixes{peer="ibgp4"} 2
 seamark_bgp_announced_prefixes{peer="ibgp6"} 1
+# HELP seamark_bgp_session_state State of the BGP session with the peer, numbered as in RFC 4271: 1 Idle, 2 Connect, 3 Active, 4 OpenSent, 5 OpenConfirm, 6 Established (0 unknown).
+# TYPE seamark_bgp_session_state gauge
+seamark_bgp_session_state{peer="ebgp4"} 6
+seamark_bgp_session_state{peer="ebgp6"} 6
+seamark_bgp_session_state{peer="ibgp4"} 6
+seamark_bgp_session_state{peer="ibgp6"} 6
 # HELP seamark_bgp_session_up Whether the BGP session with the peer is established (1) or not (0).
 # TYPE seamark_bgp_session_up gauge
 seamark_bgp_session_up{peer="ebgp4"} 1

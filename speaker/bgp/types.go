@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/seamark-io/seamark/plan"
 	"github.com/seamark-io/seamark/speaker/bfd"
 )
 
@@ -95,10 +96,9 @@ func (c PeerConfig) withoutBFD() PeerConfig {
 // ibgp reports whether the session is internal BGP.
 func (c PeerConfig) ibgp() bool { return c.ASN == c.LocalASN }
 
-// LargeCommunity is a BGP large community Global:Local1:Local2 (RFC 8092).
-type LargeCommunity struct {
-	Global, Local1, Local2 uint32
-}
+// LargeCommunity is a BGP large community Global:Local1:Local2 (RFC 8092); the planning's own type,
+// so that a plan's paths are handed over without copying.
+type LargeCommunity = plan.LargeCommunity
 
 func compareLarge(a, b LargeCommunity) int {
 	if c := cmp.Compare(a.Global, b.Global); c != 0 {
@@ -110,24 +110,12 @@ func compareLarge(a, b LargeCommunity) int {
 	return cmp.Compare(a.Local2, b.Local2)
 }
 
-// Path is one prefix to announce to one peer, with its attributes. The next hop is always the
-// session's local address.
-type Path struct {
-	// Prefix is the announced prefix; host bits are ignored.
-	Prefix netip.Prefix
-	// Communities are standard communities, a:b encoded as a<<16|b (well-known ones included, e.g.
-	// 65535:65281 NO_EXPORT). Order and duplicates do not matter.
-	Communities []uint32
-	// LargeCommunities are large communities. Order and duplicates do not matter.
-	LargeCommunities []LargeCommunity
-	// LocalPref is the LOCAL_PREF attribute; 0 means unset (GoBGP then sends the default 100, as every
-	// iBGP UPDATE must carry one). It is only sent on iBGP sessions and ignored for eBGP peers
-	// (RFC 4271 5.1.5).
-	LocalPref uint32
-}
+// Path is one prefix to announce to one peer, with its attributes (see plan.Path). The next hop is
+// always the session's local address.
+type Path = plan.Path
 
-// equal reports whether two normalized paths announce the same thing.
-func (p Path) equal(o Path) bool {
+// pathsEqual reports whether two normalized paths announce the same thing.
+func pathsEqual(p, o Path) bool {
 	return p.Prefix == o.Prefix && p.LocalPref == o.LocalPref &&
 		slices.Equal(p.Communities, o.Communities) &&
 		slices.Equal(p.LargeCommunities, o.LargeCommunities)

@@ -49,6 +49,14 @@ func ParseProfile(s string) (Profile, error) {
 	return "", fmt.Errorf("unknown layer 2 profile %q: want fast, balanced or lan", s)
 }
 
+// settle is Options.Settle's default for the profile: long enough for a
+// rejoining speaker's refutation of its old incarnation to reach every
+// member.
+func (p Profile) settle() time.Duration {
+	c := p.memberlistConfig()
+	return 2*c.ProbeInterval + 4*c.GossipInterval
+}
+
 // memberlistConfig returns memberlist's configuration for the profile.
 func (p Profile) memberlistConfig() *memberlist.Config {
 	c := memberlist.DefaultLANConfig()

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"net/netip"
+
+	"github.com/seamark-io/seamark/plan"
 )
 
 // Score is the rendezvous (highest-random-weight) score of node for the
@@ -38,20 +40,6 @@ func Better(a, b string, key netip.Addr) bool {
 	return bytes.Compare(sa[:], sb[:]) < 0
 }
 
-// ElectionKey returns the key addresses of one Service are elected by: its
-// lowest IPv4 address, so that the families of a dual-stack Service land on
-// one node, else its lowest address. The zero Addr when addrs is empty.
-func ElectionKey(addrs []netip.Addr) netip.Addr {
-	var key netip.Addr
-	for _, a := range addrs {
-		switch {
-		case !key.IsValid():
-			key = a
-		case a.Is4() && !key.Is4():
-			key = a
-		case a.Is4() == key.Is4() && a.Less(key):
-			key = a
-		}
-	}
-	return key
-}
+// ElectionKey returns the key addresses of one Service are elected by
+// (plan.ElectionKey, which the planning uses).
+func ElectionKey(addrs []netip.Addr) netip.Addr { return plan.ElectionKey(addrs) }

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path"
 	"slices"
 	"strings"
+
+	"github.com/seamark-io/seamark/plan"
 )
 
 // Interface is a local interface that may answer for addresses: up,
@@ -90,17 +91,12 @@ func candidates(links []link) []Interface {
 //   - with patterns (names or path.Match globs), those whose name matches
 //     one, with or without an address, e.g. a VLAN sub-interface.
 //
-// A node with no such interface is not eligible for addr.
+// A node with no such interface is not eligible for addr. The rule is
+// plan.InterfaceAnswers, which the controller also runs.
 func Select(ifaces []Interface, addr netip.Addr, patterns []string) []Interface {
 	var out []Interface
 	for _, ifc := range ifaces {
-		if len(patterns) > 0 {
-			if slices.ContainsFunc(patterns, func(p string) bool { ok, _ := path.Match(p, ifc.Name); return ok }) {
-				out = append(out, ifc)
-			}
-			continue
-		}
-		if slices.ContainsFunc(ifc.Prefixes, func(p netip.Prefix) bool { return p.Masked().Contains(addr) }) {
+		if plan.InterfaceAnswers(ifc.Name, ifc.Prefixes, addr, patterns) {
 			out = append(out, ifc)
 		}
 	}

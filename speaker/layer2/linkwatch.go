@@ -78,7 +78,14 @@ func watchLinks(ns netns.NsHandle, done <-chan struct{}, changed func([]Interfac
 		nsp = &ns
 	}
 	stop := make(chan struct{})
-	errCb := func(err error) { onError(fmt.Errorf("netlink subscription: %w", err)) }
+	errCb := func(err error) {
+		select {
+		case <-stop:
+			return // closing the subscription at shutdown fails its last read
+		default:
+			onError(fmt.Errorf("netlink subscription: %w", err))
+		}
+	}
 	if err := netlink.LinkSubscribeWithOptions(linkCh, stop, netlink.LinkSubscribeOptions{Namespace: nsp, ErrorCallback: errCb}); err != nil {
 		h.Close()
 		return fmt.Errorf("subscribing to link events: %w", err)

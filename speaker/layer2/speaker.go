@@ -95,6 +95,14 @@ type Options struct {
 	// Linger is how long a leaving speaker keeps answering after it told
 	// the others (default 30ms), while its successors announce.
 	Linger time.Duration
+	// Settle is how long a speaker that joined the others waits before it
+	// is ready and claims what it wins (default: the profile's, two probe
+	// intervals and four gossip intervals). A restarted speaker rejoins
+	// under its old name; until its new incarnation has gossiped to
+	// everyone the others still see the old one (left or dead), and a
+	// claim made meanwhile is taken for the old instance's and answered
+	// by the current owner, which leaves clients at the old owner.
+	Settle time.Duration
 	// JoinGrace is how long a speaker that reaches no other speaker waits
 	// before it takes part alone (default 10s; a cold start of the whole
 	// cluster has nobody to join).
@@ -143,6 +151,7 @@ type Speaker struct {
 	cluster     *cluster
 	clusterKey  []byte
 	joined      bool
+	joinedAt    time.Time
 	joining     bool
 	crashed     bool
 	joinStart   time.Time
@@ -166,10 +175,18 @@ type ownedAddr struct {
 	lastRe  time.Time // last conflict re-announcement
 }
 
-// yield is an address left to a better-scored speaker that claimed it.
+// yield is an address left to a better-scored speaker that claimed it
+// while this node's view did not let it own it yet: a speaker that just
+// started claims what it wins the moment it is ready, before its "ready"
+// has reached everyone. Without the yield the old owner would take the
+// address back at the next membership change and the two would trade it.
+// See step for when it ends.
 type yield struct {
 	node string
 	at   time.Time
+	// seenLive: the winner has been in the live view since the yield;
+	// its leaving it then means it failed.
+	seenLive bool
 }
 
 // yieldUnseen is how long a yield to a speaker that is not in the live
@@ -205,6 +222,9 @@ func New(opts Options) *Speaker {
 	}
 	if opts.JoinGrace == 0 {
 		opts.JoinGrace = 10 * time.Second
+	}
+	if opts.Settle == 0 {
+		opts.Settle = opts.Profile.settle()
 	}
 	s := &Speaker{
 		opts: opts, log: opts.Logger, metrics: newMetrics(), instance: rand.Uint64(),
@@ -262,6 +282,15 @@ func (s *Speaker) Ready() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ready
+}
+
+// Interfaces returns the interfaces that may answer, as last read (for the
+// SpeakerStatus: the controller tells from them whether this node has an
+// interface for an address).
+func (s *Speaker) Interfaces() []Interface {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ifaces)
 }
 
 // Run works until ctx ends, then hands over gracefully: it tells the other
@@ -379,7 +408,8 @@ func (s *Speaker) step(now time.Time) {
 	s.lastIPVS = ipvs
 
 	s.ensureCluster(d, now)
-	ready := s.cluster != nil && d.Synced && d.Enabled && (s.joined || (!s.rejected && now.Sub(s.joinStart) > s.opts.JoinGrace))
+	ready := s.cluster != nil && d.Synced && d.Enabled &&
+		((s.joined && now.Sub(s.joinedAt) >= s.opts.Settle) || (!s.rejected && now.Sub(s.joinStart) > s.opts.JoinGrace))
 	if s.cluster != nil {
 		meta, err := Meta{Ready: ready, Instance: s.instance, Interfaces: ifaces}.encode()
 		if err != nil {
@@ -397,9 +427,8 @@ func (s *Speaker) step(now time.Time) {
 	s.mu.Unlock()
 	if sig := membersSignature(others); sig != s.lastMembers {
 		s.lastMembers = sig
-		// Membership changed: yields are stale, and everyone announces
-		// what it owns again, so a client that missed one hears it now.
-		clear(s.yielded)
+		// Membership changed: everyone announces what it owns again, so
+		// a client that missed one hears it now.
 		for _, o := range s.owned {
 			o.next = now
 		}
@@ -415,9 +444,9 @@ func (s *Speaker) step(now time.Time) {
 			s.problem("This node may own addresses but has no interface for them: no up interface's subnet contains them, or the L2Advertisement's interfaces match none here", "addresses", len(noIface), "first", noIface[0].String())
 		}
 	}
-	live := make(map[string]bool, len(others))
+	live := make(map[string]member, len(others))
 	for _, m := range others {
-		live[m.name] = true
+		live[m.name] = m
 	}
 	var byAddr map[netip.Addr]*Address
 	if len(s.yielded) > 0 {
@@ -427,11 +456,21 @@ func (s *Speaker) step(now time.Time) {
 		}
 	}
 	for a, y := range s.yielded {
-		// A yield lasts while the winner may own the address, and is
-		// live or, seen only on the wire (a partition), for yieldUnseen.
-		if !mayOwn(byAddr[a], y.node) || (!live[y.node] && now.Sub(y.at) > yieldUnseen) {
+		// A yield bridges the time until the election agrees: it ends
+		// when the winner is live and ready (the election then leaves
+		// the address to it), when it fails (leaves the live view after
+		// being in it), when our inputs no longer let it own the
+		// address, or after yieldUnseen while it stays unready or
+		// unseen (a gossip partition; a winner that stopped being
+		// ready).
+		m, isLive := live[y.node]
+		switch {
+		case !mayOwn(byAddr[a], y.node), isLive && m.meta.Ready, !isLive && y.seenLive, now.Sub(y.at) > yieldUnseen:
 			delete(s.yielded, a)
 			continue
+		case isLive && !y.seenLive:
+			y.seenLive = true
+			s.yielded[a] = y
 		}
 		delete(want, a)
 	}
@@ -505,7 +544,9 @@ func (s *Speaker) ensureCluster(d Desired, now time.Time) {
 		}
 	}
 	if len(missing) == 0 {
-		s.joined = true
+		if !s.joined {
+			s.joined, s.joinedAt = true, now
+		}
 		return
 	}
 	// Join dials every missing node, each bounded by TCPTimeout: never in
@@ -526,8 +567,9 @@ func (s *Speaker) joinDone(r joinResult, now time.Time) {
 	case r.contacted > 0:
 		if !s.joined {
 			s.log.Info("Joined the other speakers", "contacted", r.contacted, "missing", r.missing)
+			s.joined, s.joinedAt = true, now
 		}
-		s.joined, s.rejected = true, false
+		s.rejected = false
 	case r.rejected:
 		s.rejected = true
 		s.problem("Other speakers refused this node's gossip: their key differs (check the memberlist Secret on every node); this node owns no address", "error", r.err.Error())
@@ -751,7 +793,7 @@ func (s *Speaker) handleConflict(c conflict, now time.Time) {
 	// view of the endpoints lags ours; it will release).
 	if owner != "" && !s.cluster.isLeaving(owner) && mayOwn(addr, owner) && Better(owner, s.opts.NodeName, o.key) {
 		s.yielded[c.addr] = yield{node: owner, at: now}
-		msg := fmt.Sprintf("Node %s (MAC %s) answers for %s and wins its election; this node yields until the membership changes", owner, c.mac, c.addr)
+		msg := fmt.Sprintf("Node %s (MAC %s) answers for %s and wins its election; this node yields until its gossip view agrees", owner, c.mac, c.addr)
 		s.log.Info("Yielded layer 2 address to a better node", "ip", c.addr.String(), "node", owner, "mac", c.mac.String())
 		s.notify(c.addr, msg)
 		s.step(now)
