@@ -109,13 +109,15 @@ func restoreControlPlane(t *testing.T, l *lab.Lab) {
 
 // Scenario 9 (fail static): etcd and kube-apiserver are stopped for 60 s
 // and started again while sm-client sends requests to a Cluster Service
-// (every node announces) and a Local one (one node). Nothing seamark
+// (every node announces) and a Local one (one node), beside a layer 2
+// Service whose owner must not change. Nothing seamark
 // announces depends on the apiserver being reachable: the router's kernel
 // routes do not change at all (ip monitor route), no request fails, and
 // afterwards — every speaker has reconnected, listed everything again and
 // recomputed its plan — the router's sessions were never reset and it
-// received no UPDATE (no path churn). The control: the same three
-// detectors see a speaker crash.
+// received no UPDATE (no path churn); the layer 2 address kept its owner
+// (sm-l2client's neighbour table, ARP, IPAllocation). The controls: the
+// same detectors see a speaker crash, and an owner's crash.
 func TestFailStatic(t *testing.T) {
 	const ns = "e2e-failstatic"
 	l, ctx := setup(t, ns)
@@ -128,6 +130,10 @@ func TestFailStatic(t *testing.T) {
 	wantNextHops(t, l, prefixes[1], addrs(n1))
 	wantReplies(t, l, lab.URL(cluster), 60, l.NodeList, all)
 	wantReplies(t, l, lab.URL(local), 30, []lab.Node{n1}, fromClient())
+	// A layer 2 Service: its owner answers ARP on the nodes' segment.
+	l2 := l2Service(t, l, ctx, ns, "l2", "cluster", lab.ServiceOptions{})
+	owner := elect(l2, l.NodeList...)
+	wantOwner(t, l, ctx, l2, owner, 60*time.Second)
 
 	t.Run("apiserver and etcd down for a minute", func(t *testing.T) {
 		restoreControlPlane(t, l)
@@ -138,6 +144,11 @@ func TestFailStatic(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer w.Stop()
+		nw, err := l.WatchNeigh()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nw.Stop()
 		stopCluster, stopLocal := startFetch(t, l, lab.URL(cluster)), startFetch(t, l, lab.URL(local))
 		time.Sleep(time.Second)
 		downAt := time.Now()
@@ -171,6 +182,17 @@ func TestFailStatic(t *testing.T) {
 			if res.Errors > 0 {
 				t.Errorf("%d of %d requests to the %s Service failed (e.g. %s at %v)", res.Errors, res.Requests, name, res.LastError, res.FailedAt)
 			}
+		}
+		// Layer 2: the owner never changed — no other MAC in sm-l2client's
+		// neighbour table for the address, the same node answers ARP and
+		// IPAllocation.status.l2 still names it.
+		for _, c := range nw.Changes() {
+			if c.Addr == l2 && c.LLAddr != "" && !strings.EqualFold(c.LLAddr, mac(t, owner)) {
+				t.Errorf("the layer 2 address %s moved to %s at %s during the outage (owner %s)", l2, c.LLAddr, c.At.Format(time.StampMilli), owner.Name)
+			}
+		}
+		if err := ownerWithin(l, ctx, l2, owner, 10*time.Second); err != nil {
+			t.Errorf("after the outage: %v", err)
 		}
 		for _, n := range l.NodeList {
 			b, a := before[n.Name], after[n.Name]
@@ -219,6 +241,31 @@ func TestFailStatic(t *testing.T) {
 			t.Fatalf("a speaker crash went unseen: %d failed requests, route changes %v, sessions dropped %d → %d",
 				res.Errors, ch, before[n1.Name].Dropped, after[n1.Name].Dropped)
 		}
+	})
+
+	// The layer 2 control: a crash of the owner's speaker moves the
+	// address, and the same checks see it.
+	t.Run("control: the layer 2 checks see an owner crash", func(t *testing.T) {
+		speaker := lab.SpeakerProcess(owner)
+		t.Cleanup(func() {
+			if _, running := l.Pid(speaker); !running {
+				_ = l.StartSpeaker(owner, nil)
+			}
+			wantSessions(t, l)
+		})
+		if err := l.Kill(speaker, syscall.SIGKILL, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		next := elect(l2, others(l, owner)...)
+		wantOwner(t, l, ctx, l2, next, 60*time.Second)
+		if err := ownerWithin(l, ctx, l2, owner, 5*time.Second); err == nil {
+			t.Fatalf("the owner check still names %s after its speaker crashed", owner.Name)
+		}
+		t.Logf("With %s's speaker crashed, %s answers for %s", owner.Name, next.Name, l2)
+		if err := l.StartSpeaker(owner, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantOwner(t, l, ctx, l2, owner, 60*time.Second)
 	})
 }
 
