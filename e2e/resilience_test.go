@@ -27,6 +27,7 @@ import (
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/e2e/lab"
+	"github.com/seamark-io/seamark/speaker"
 )
 
 // How long the fail-static scenario keeps the control plane down, and how
@@ -900,8 +901,8 @@ func checkSecretsNotLogged(l *lab.Lab) error {
 
 // Scenario 14 (secrets): a BGP session with a TCP-MD5 password from a
 // Secret comes up (the password is in use), and the memberlist Secret
-// holds the layer 2 gossip key while an L2Advertisement exists (the
-// speakers read it). Both values are registered: at the end of the suite,
+// holds the layer 2 gossip key (the lab's layer 2 defaults: every speaker
+// gossips with it). Both values are registered: at the end of the suite,
 // checkSecretsNotLogged greps every log and Event for them.
 func TestSecretsInUse(t *testing.T) {
 	const ns = "e2e-secrets"
@@ -934,24 +935,12 @@ func TestSecretsInUse(t *testing.T) {
 		return nil
 	})
 
+	// The lab's layer 2 defaults give every speaker the memberlist key.
 	ml := &corev1.Secret{}
-	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: lab.SeamarkNamespace, Name: "seamark-memberlist"}, ml); err == nil {
-		registerSecret(string(ml.Data["key"]))
-	} else {
-		key := randomSecret(t, "sm-ml-")
-		registerSecret(key)
-		create(t, l, ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: lab.SeamarkNamespace, Name: "seamark-memberlist"},
-			StringData: map[string]string{"key": key},
-		})
+	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: lab.SeamarkNamespace, Name: lab.MemberlistSecretName}, ml); err != nil {
+		t.Fatal(err)
 	}
-	// An L2Advertisement for Services labelled e2e=secrets (there are
-	// none): layer 2 is on, so every speaker reads the key.
-	create(t, l, ctx, &seamarkv1alpha1.L2Advertisement{
-		ObjectMeta: metav1.ObjectMeta{Name: "e2e-secrets"},
-		Spec:       seamarkv1alpha1.L2AdvertisementSpec{ServiceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"e2e": "secrets"}}},
-	})
-	time.Sleep(10 * time.Second) // the speakers plan with layer 2 and start gossiping
+	registerSecret(string(ml.Data[speaker.MemberlistKeyField]))
 	if leaks := secretLeaks(l.LogFiles(), nil, []string{pw}); len(leaks) > 0 {
 		t.Fatalf("the BGP password is in the logs: %v", leaks)
 	}
