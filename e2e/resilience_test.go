@@ -158,6 +158,9 @@ func TestFailStatic(t *testing.T) {
 		}
 		for time.Since(downAt) < failStaticOutage {
 			time.Sleep(5 * time.Second)
+			// Traffic to the layer 2 address keeps sm-l2client's neighbour
+			// entry fresh: an owner change would show in it.
+			_ = lab.PokeFromL2Client(l2)
 			if ch := changesOf(w, prefixes...); len(ch) > 0 {
 				t.Fatalf("with the apiserver down %s, the router's routes changed: %v", time.Since(downAt).Round(time.Second), ch)
 			}
@@ -254,6 +257,7 @@ func TestFailStatic(t *testing.T) {
 			}
 			wantSessions(t, l)
 		})
+		wantOwner(t, l, ctx, l2, owner, 60*time.Second) // after the previous control's restart, too
 		if err := l.Kill(speaker, syscall.SIGKILL, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
