@@ -27,6 +27,7 @@ import (
 
 	seamarkv1alpha1 "github.com/seamark-io/seamark/api/v1alpha1"
 	"github.com/seamark-io/seamark/e2e/lab"
+	"github.com/seamark-io/seamark/speaker"
 )
 
 // How long the fail-static scenario keeps the control plane down, and how
@@ -109,13 +110,15 @@ func restoreControlPlane(t *testing.T, l *lab.Lab) {
 
 // Scenario 9 (fail static): etcd and kube-apiserver are stopped for 60 s
 // and started again while sm-client sends requests to a Cluster Service
-// (every node announces) and a Local one (one node). Nothing seamark
+// (every node announces) and a Local one (one node), beside a layer 2
+// Service whose owner must not change. Nothing seamark
 // announces depends on the apiserver being reachable: the router's kernel
 // routes do not change at all (ip monitor route), no request fails, and
 // afterwards — every speaker has reconnected, listed everything again and
 // recomputed its plan — the router's sessions were never reset and it
-// received no UPDATE (no path churn). The control: the same three
-// detectors see a speaker crash.
+// received no UPDATE (no path churn); the layer 2 address kept its owner
+// (sm-l2client's neighbour table, ARP, IPAllocation). The controls: the
+// same detectors see a speaker crash, and an owner's crash.
 func TestFailStatic(t *testing.T) {
 	const ns = "e2e-failstatic"
 	l, ctx := setup(t, ns)
@@ -128,6 +131,10 @@ func TestFailStatic(t *testing.T) {
 	wantNextHops(t, l, prefixes[1], addrs(n1))
 	wantReplies(t, l, lab.URL(cluster), 60, l.NodeList, all)
 	wantReplies(t, l, lab.URL(local), 30, []lab.Node{n1}, fromClient())
+	// A layer 2 Service: its owner answers ARP on the nodes' segment.
+	l2 := l2Service(t, l, ctx, ns, "l2", "cluster", lab.ServiceOptions{})
+	owner := elect(l2, l.NodeList...)
+	wantOwner(t, l, ctx, l2, owner, 60*time.Second)
 
 	t.Run("apiserver and etcd down for a minute", func(t *testing.T) {
 		restoreControlPlane(t, l)
@@ -138,6 +145,11 @@ func TestFailStatic(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer w.Stop()
+		nw, err := l.WatchNeigh()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nw.Stop()
 		stopCluster, stopLocal := startFetch(t, l, lab.URL(cluster)), startFetch(t, l, lab.URL(local))
 		time.Sleep(time.Second)
 		downAt := time.Now()
@@ -146,6 +158,9 @@ func TestFailStatic(t *testing.T) {
 		}
 		for time.Since(downAt) < failStaticOutage {
 			time.Sleep(5 * time.Second)
+			// Traffic to the layer 2 address keeps sm-l2client's neighbour
+			// entry fresh: an owner change would show in it.
+			_ = lab.PokeFromL2Client(l2)
 			if ch := changesOf(w, prefixes...); len(ch) > 0 {
 				t.Fatalf("with the apiserver down %s, the router's routes changed: %v", time.Since(downAt).Round(time.Second), ch)
 			}
@@ -171,6 +186,17 @@ func TestFailStatic(t *testing.T) {
 			if res.Errors > 0 {
 				t.Errorf("%d of %d requests to the %s Service failed (e.g. %s at %v)", res.Errors, res.Requests, name, res.LastError, res.FailedAt)
 			}
+		}
+		// Layer 2: the owner never changed — no other MAC in sm-l2client's
+		// neighbour table for the address, the same node answers ARP and
+		// IPAllocation.status.l2 still names it.
+		for _, c := range nw.Changes() {
+			if c.Addr == l2 && c.LLAddr != "" && !strings.EqualFold(c.LLAddr, mac(t, owner)) {
+				t.Errorf("the layer 2 address %s moved to %s at %s during the outage (owner %s)", l2, c.LLAddr, c.At.Format(time.StampMilli), owner.Name)
+			}
+		}
+		if err := ownerWithin(l, ctx, l2, owner, 10*time.Second); err != nil {
+			t.Errorf("after the outage: %v", err)
 		}
 		for _, n := range l.NodeList {
 			b, a := before[n.Name], after[n.Name]
@@ -219,6 +245,32 @@ func TestFailStatic(t *testing.T) {
 			t.Fatalf("a speaker crash went unseen: %d failed requests, route changes %v, sessions dropped %d → %d",
 				res.Errors, ch, before[n1.Name].Dropped, after[n1.Name].Dropped)
 		}
+	})
+
+	// The layer 2 control: a crash of the owner's speaker moves the
+	// address, and the same checks see it.
+	t.Run("control: the layer 2 checks see an owner crash", func(t *testing.T) {
+		speaker := lab.SpeakerProcess(owner)
+		t.Cleanup(func() {
+			if _, running := l.Pid(speaker); !running {
+				_ = l.StartSpeaker(owner, nil)
+			}
+			wantSessions(t, l)
+		})
+		wantOwner(t, l, ctx, l2, owner, 60*time.Second) // after the previous control's restart, too
+		if err := l.Kill(speaker, syscall.SIGKILL, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		next := elect(l2, others(l, owner)...)
+		wantOwner(t, l, ctx, l2, next, 60*time.Second)
+		if err := ownerWithin(l, ctx, l2, owner, 5*time.Second); err == nil {
+			t.Fatalf("the owner check still names %s after its speaker crashed", owner.Name)
+		}
+		t.Logf("With %s's speaker crashed, %s answers for %s", owner.Name, next.Name, l2)
+		if err := l.StartSpeaker(owner, nil); err != nil {
+			t.Fatal(err)
+		}
+		wantOwner(t, l, ctx, l2, owner, 60*time.Second)
 	})
 }
 
@@ -853,8 +905,8 @@ func checkSecretsNotLogged(l *lab.Lab) error {
 
 // Scenario 14 (secrets): a BGP session with a TCP-MD5 password from a
 // Secret comes up (the password is in use), and the memberlist Secret
-// holds the layer 2 gossip key while an L2Advertisement exists (the
-// speakers read it). Both values are registered: at the end of the suite,
+// holds the layer 2 gossip key (the lab's layer 2 defaults: every speaker
+// gossips with it). Both values are registered: at the end of the suite,
 // checkSecretsNotLogged greps every log and Event for them.
 func TestSecretsInUse(t *testing.T) {
 	const ns = "e2e-secrets"
@@ -887,24 +939,12 @@ func TestSecretsInUse(t *testing.T) {
 		return nil
 	})
 
+	// The lab's layer 2 defaults give every speaker the memberlist key.
 	ml := &corev1.Secret{}
-	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: lab.SeamarkNamespace, Name: "seamark-memberlist"}, ml); err == nil {
-		registerSecret(string(ml.Data["key"]))
-	} else {
-		key := randomSecret(t, "sm-ml-")
-		registerSecret(key)
-		create(t, l, ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: lab.SeamarkNamespace, Name: "seamark-memberlist"},
-			StringData: map[string]string{"key": key},
-		})
+	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: lab.SeamarkNamespace, Name: lab.MemberlistSecretName}, ml); err != nil {
+		t.Fatal(err)
 	}
-	// An L2Advertisement for Services labelled e2e=secrets (there are
-	// none): layer 2 is on, so every speaker reads the key.
-	create(t, l, ctx, &seamarkv1alpha1.L2Advertisement{
-		ObjectMeta: metav1.ObjectMeta{Name: "e2e-secrets"},
-		Spec:       seamarkv1alpha1.L2AdvertisementSpec{ServiceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"e2e": "secrets"}}},
-	})
-	time.Sleep(10 * time.Second) // the speakers plan with layer 2 and start gossiping
+	registerSecret(string(ml.Data[speaker.MemberlistKeyField]))
 	if leaks := secretLeaks(l.LogFiles(), nil, []string{pw}); len(leaks) > 0 {
 		t.Fatalf("the BGP password is in the logs: %v", leaks)
 	}
