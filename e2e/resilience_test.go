@@ -293,7 +293,24 @@ func setPeerGracefulRestart(t *testing.T, l *lab.Lab, on bool) {
 		t.Fatal(err)
 	}
 	if !on {
-		wantSessions(t, l)
+		// Every session re-established without the capability: the next
+		// test must not meet a speaker's late reset.
+		eventually(t, 90*time.Second, "every session established without graceful restart", func() error {
+			st, err := l.SessionStates()
+			if err != nil {
+				return err
+			}
+			for _, n := range l.NodeList {
+				gr, err := l.GracefulRestartNegotiated(n.Addr.String())
+				if err != nil {
+					return err
+				}
+				if st[n.Addr.String()] != "Established" || gr {
+					return fmt.Errorf("neighbor %s: %s, graceful restart negotiated: %v", n.Addr, st[n.Addr.String()], gr)
+				}
+			}
+			return nil
+		})
 		return
 	}
 	eventually(t, 90*time.Second, "the router negotiated graceful restart with every node", func() error {
