@@ -328,13 +328,19 @@ func TestChaos(t *testing.T) {
 		urls = append(urls, lab.URL(a[0]))
 	}
 	var fetchers []*lab.Fetcher
+	fetchersStopped := false
 	for _, u := range urls {
 		f, err := l.StartFetchTimeline(u, chaosInterval, chaosTimeout, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		fetchers = append(fetchers, f)
-		t.Cleanup(func() { _, _ = f.Stop() })
+		// Only if the test ends early: a second Stop waits out its timeout.
+		t.Cleanup(func() {
+			if !fetchersStopped {
+				_, _ = f.Stop()
+			}
+		})
 	}
 
 	t.Logf("Set up %d Services with traffic in %s", len(urls), time.Since(setupStart).Round(time.Second))
@@ -449,6 +455,7 @@ func TestChaos(t *testing.T) {
 	bg.Wait()
 	var timeline []lab.Sample
 	requests := 0
+	fetchersStopped = true
 	for _, f := range fetchers {
 		res, err := f.Stop()
 		if err != nil {
