@@ -214,3 +214,7 @@ export SEAMARK_KUBE_PROXY_MODE := $(KUBE_PROXY_MODE)
 .PHONY: e2e
 e2e: build testbin lab-deps ## Run the end-to-end suite against the lab (root, FRR; KUBE_PROXY_MODE=iptables for kube-proxy's other mode).
 	go test $(GO_TEST_FLAGS) -tags e2e -timeout 30m -v ./e2e/
+
+.PHONY: e2e-open-bugs
+e2e-open-bugs: build testbin lab-deps ## Run the lab scenarios that still lose requests intermittently (speaker restart during an apiserver outage, hostile peers); not in CI.
+	SEAMARK_E2E_OPEN_BUGS=1 go test $(GO_TEST_FLAGS) -tags e2e -timeout 30m -v -run 'TestSpeakerRestartDuringOutage|TestHostilePeers' ./e2e/
