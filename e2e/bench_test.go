@@ -156,33 +156,10 @@ func benchConvergence(b *testing.B, l *lab.Lab, ctx context.Context) []string {
 	}
 	v6pool := netip.MustParsePrefix(benchPoolV6)
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, benchServices)
-	for k := range 16 {
-		wg.Go(func() {
-			for i := k; i < benchServices; i += 16 {
-				svc := &corev1.Service{
-					ObjectMeta: metav1.ObjectMeta{Namespace: "bench-scale", Name: fmt.Sprintf("s%04d", i),
-						Annotations: map[string]string{seamarkv1alpha1.AnnotationPool: "bench-v6"}},
-					Spec: corev1.ServiceSpec{
-						Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "none"},
-						IPFamilies: []corev1.IPFamily{corev1.IPv6Protocol},
-						Ports:      []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolTCP}},
-					},
-				}
-				if err := l.Client.Create(ctx, svc); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	createdAll := time.Since(start)
-	close(errs)
-	for err := range errs {
+	if err := createIPv6Services(ctx, l, "bench-scale", "bench-v6", benchServices); err != nil {
 		b.Fatal(err)
 	}
+	createdAll := time.Since(start)
 	routed := map[netip.Prefix]bool{}
 	var lastAt time.Time
 	_, err = w.Wait(start, 5*time.Minute, func(c lab.RouteChange) bool {
@@ -443,4 +420,33 @@ func benchBFDFailover(b *testing.B, l *lab.Lab, ctx context.Context) []string {
 		b.ReportMetric(float64(percentile(left, 99).Milliseconds()), fmt.Sprintf("cut%d-p99-ms", iv))
 	}
 	return rows
+}
+
+// createIPv6Services creates n single-stack IPv6 LoadBalancer Services
+// s0000... in ns from pool, without endpoints, from 16 clients at once.
+func createIPv6Services(ctx context.Context, l *lab.Lab, ns, pool string, n int) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for k := range 16 {
+		wg.Go(func() {
+			for i := k; i < n; i += 16 {
+				svc := &corev1.Service{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("s%04d", i),
+						Annotations: map[string]string{seamarkv1alpha1.AnnotationPool: pool}},
+					Spec: corev1.ServiceSpec{
+						Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "none"},
+						IPFamilies: []corev1.IPFamily{corev1.IPv6Protocol},
+						Ports:      []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolTCP}},
+					},
+				}
+				if err := l.Client.Create(ctx, svc); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/tabwriter"
@@ -18,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -150,30 +148,7 @@ func benchStatusWrites(b *testing.B, l *lab.Lab, ctx context.Context) {
 	if err := waitV6Sessions(l, time.Minute); err != nil {
 		b.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, statusBenchServices)
-	for k := range 16 {
-		wg.Go(func() {
-			for i := k; i < statusBenchServices; i += 16 {
-				svc := &corev1.Service{
-					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("s%04d", i),
-						Annotations: map[string]string{seamarkv1alpha1.AnnotationPool: ns}},
-					Spec: corev1.ServiceSpec{
-						Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": "none"},
-						IPFamilies: []corev1.IPFamily{corev1.IPv6Protocol},
-						Ports:      []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(80), Protocol: corev1.ProtocolTCP}},
-					},
-				}
-				if err := l.Client.Create(ctx, svc); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := createIPv6Services(ctx, l, ns, ns, statusBenchServices); err != nil {
 		b.Fatal(err)
 	}
 	announced := func() (int, error) {
