@@ -70,6 +70,9 @@ const (
 	EventMemberlistKeyMissing = "MemberlistKeyMissing"
 	// EventLayer2Conflict: another MAC claimed an address this node owns.
 	EventLayer2Conflict = "Layer2AddressConflict"
+	// EventLayer2Competes: the node's kernel answers ARP for the addresses
+	// too (kube-proxy's IPVS mode without strictARP).
+	EventLayer2Competes = "KernelAnswersARP"
 )
 
 // Reconciler recomputes this node's plan from the informer caches on any

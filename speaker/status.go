@@ -51,6 +51,8 @@ type Layer2Report struct {
 	Candidates []layer2.Interface
 	Owned      []layer2.Owned
 	Conflicts  int64
+	// Problems are what competes with the node's answers (layer2.Speaker.Problems).
+	Problems []string
 }
 
 // BuildStatus turns a report into the SpeakerStatus status, keeping the
@@ -102,6 +104,9 @@ func BuildStatus(r StatusReport, prev seamarkv1alpha1.SpeakerStatusStatus, now t
 		}
 		slices.Sort(ifaces)
 		st.Layer2 = &seamarkv1alpha1.Layer2Status{Interfaces: slices.Compact(ifaces), Owned: int32(min(len(l.Owned), 1<<31-1)), Conflicts: l.Conflicts}
+		for _, p := range l.Problems[:min(len(l.Problems), 8)] {
+			st.Layer2.Problems = append(st.Layer2.Problems, truncate(p, 1024))
+		}
 		for _, c := range l.Candidates[:min(len(l.Candidates), 64)] {
 			li := seamarkv1alpha1.L2Interface{Name: c.Name}
 			for _, p := range c.Prefixes[:min(len(c.Prefixes), 32)] {
@@ -311,7 +316,8 @@ func Report(r *Reconciler, peers interface{ Status() []bgp.PeerStatus }, l2 *lay
 		rep.Peers = peers.Status()
 	}
 	if l2 != nil && plan != nil && plan.L2Enabled {
-		rep.Layer2 = &Layer2Report{Profile: profile, Members: l2.Members(), Candidates: l2.Interfaces(), Owned: l2.Owned(), Conflicts: l2.Conflicts()}
+		rep.Layer2 = &Layer2Report{Profile: profile, Members: l2.Members(), Candidates: l2.Interfaces(), Owned: l2.Owned(), Conflicts: l2.Conflicts(),
+			Problems: l2.Problems()}
 		if !l2.Ready() {
 			rep.Ready, rep.NotReady = false, "The speaker has not joined the layer 2 gossip yet"
 		}

@@ -107,6 +107,14 @@ type Layer2Status struct {
 	// address since the speaker started.
 	// +optional
 	Conflicts int64 `json:"conflicts,omitempty"`
+	// Problems are settings of the node that compete with its answers,
+	// each with how to fix it (e.g. kube-proxy's IPVS mode without
+	// strictARP: every node's kernel answers ARP for the addresses).
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=1024
+	// +listType=atomic
+	// +optional
+	Problems []string `json:"problems,omitempty"`
 }
 
 // L2Interface is one interface of a node that may answer ARP/NDP.

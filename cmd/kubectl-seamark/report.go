@@ -175,6 +175,13 @@ func writeStatus(out io.Writer, s *snapshot, now time.Time) error {
 			fprintf(tw, "%s\tno SpeakerStatus\t-\t-\t-\t-\n", n.Name)
 		}
 	}
+	for _, sp := range speakers {
+		if l := sp.Status.Layer2; l != nil {
+			for _, p := range l.Problems {
+				fprintf(tw, "PROBLEM on %s: %s\n", sp.Name, p)
+			}
+		}
+	}
 	fprintln(tw)
 	fprintln(tw, "NODE\tPEER\tADDRESS\tSTATE\tFOR\tPREFIXES\tBFD\tLAST ERROR")
 	for _, sp := range speakers {

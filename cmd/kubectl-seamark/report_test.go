@@ -184,6 +184,8 @@ Not a seamark Service: only type LoadBalancer Services of class seamark.io/lb (o
 func TestStatusOutput(t *testing.T) {
 	s := testSnapshot(t)
 	s.Speakers = s.Speakers[:3]
+	s.Speakers[1].Status.Layer2 = s.Speakers[1].Status.Layer2.DeepCopy()
+	s.Speakers[1].Status.Layer2.Problems = []string{"kube-proxy runs in IPVS mode without strictARP"}
 	var b bytes.Buffer
 	if err := writeStatus(&b, s, t0); err != nil {
 		t.Fatal(err)
@@ -193,6 +195,7 @@ node-a   True              1/1    3        1         0
 node-b   True              0/1    3        1         0
 node-c   True              1/1    3        1         0
 node-d   no SpeakerStatus  -      -        -         -
+PROBLEM on node-b: kube-proxy runs in IPVS mode without strictARP
 
 NODE    PEER  ADDRESS     STATE        FOR     PREFIXES  BFD  LAST ERROR
 node-a  tor   198.18.0.1  Established  1h0m0s  2         -    -

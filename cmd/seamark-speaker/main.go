@@ -228,6 +228,9 @@ func newLayer2(f *flags, mgr ctrl.Manager) (*layer2.Speaker, error) {
 		OnConflict: func(_ netip.Addr, msg string) {
 			recorder.Eventf(nodeRef, nil, corev1.EventTypeWarning, speaker.EventLayer2Conflict, "Layer2", "%s", msg)
 		},
+		OnProblem: func(msg string) {
+			recorder.Eventf(nodeRef, nil, corev1.EventTypeWarning, speaker.EventLayer2Competes, "Layer2", "%s", msg)
+		},
 	})
 	metrics.Registry.MustRegister(l2.Collectors()...)
 	return l2, nil

@@ -186,8 +186,15 @@ func (l *l2lab) desiredOn(n *l2node, addrs []netip.Addr, nodes []string) Desired
 
 // start runs a fresh speaker on n.
 func (l *l2lab) start(n *l2node, profile Profile, addrs []netip.Addr, log logr.Logger) *Speaker {
+	return l.startWith(n, Options{Profile: profile}, addrs, log)
+}
+
+// startWith is start with more options (the node's name, logger, netns and
+// a short JoinGrace are filled in).
+func (l *l2lab) startWith(n *l2node, o Options, addrs []netip.Addr, log logr.Logger) *Speaker {
 	n.stop()
-	sp := New(Options{NodeName: n.name, Logger: log.WithValues("node", n.name), Profile: profile, NetNS: n.ns, JoinGrace: 2 * time.Second})
+	o.NodeName, o.Logger, o.NetNS, o.JoinGrace = n.name, log.WithValues("node", n.name), n.ns, 2*time.Second
+	sp := New(o)
 	sp.Reconcile(l.desired(n, addrs))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

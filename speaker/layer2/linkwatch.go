@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -59,7 +60,8 @@ func listLinks(h *netlink.Handle) ([]link, error) {
 // watchLinks calls changed with the candidate interfaces (and the IPVS
 // problem, see ipvsProblem) now and after every netlink link or address
 // event, until done is closed. Events are coalesced: a burst costs one
-// listing.
+// listing. The ARP sysctls have no events: they are read again every
+// sysctlRecheck, so that turning strictARP on clears the problem.
 func watchLinks(ns netns.NsHandle, done <-chan struct{}, changed func([]Interface, string), onError func(error)) error {
 	var h *netlink.Handle
 	var err error
@@ -116,10 +118,13 @@ func watchLinks(ns netns.NsHandle, done <-chan struct{}, changed func([]Interfac
 	go func() {
 		defer h.Close()
 		defer close(stop)
+		recheck := time.NewTicker(sysctlRecheck)
+		defer recheck.Stop()
 		for {
 			select {
 			case <-done:
 				return
+			case <-recheck.C:
 			case _, ok := <-linkCh:
 				if !ok {
 					return
@@ -143,6 +148,9 @@ func watchLinks(ns netns.NsHandle, done <-chan struct{}, changed func([]Interfac
 	}()
 	return nil
 }
+
+// sysctlRecheck is how often watchLinks reads the ARP sysctls again.
+const sysctlRecheck = 30 * time.Second
 
 // ipvsDevice is the dummy device kube-proxy's IPVS mode binds every
 // Service address to.

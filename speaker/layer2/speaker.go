@@ -110,6 +110,11 @@ type Options struct {
 	// OnConflict, if set, is called (from the speaker's loop) when another
 	// MAC claims an address this node owns, with a sentence for an Event.
 	OnConflict func(addr netip.Addr, message string)
+	// OnProblem, if set, is called (from the speaker's loop) when a
+	// problem of the node's configuration that competes with the
+	// speaker's answers appears or changes (today: kube-proxy's IPVS mode
+	// without strictARP), with a sentence for an Event.
+	OnProblem func(message string)
 }
 
 const (
@@ -162,7 +167,7 @@ type Speaker struct {
 	yielded     map[netip.Addr]yield
 	lastMembers string
 	lastProblem string
-	lastIPVS    string
+	lastIPVS    string // written by the loop under mu (Problems reads it)
 }
 
 type ownedAddr struct {
@@ -275,6 +280,18 @@ func (s *Speaker) Conflicts() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.conflictsN
+}
+
+// Problems returns what on this node competes with the speaker's answers
+// (kube-proxy's IPVS mode without strictARP), with how to fix it; nil when
+// nothing does or layer 2 is not in use.
+func (s *Speaker) Problems() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastIPVS == "" {
+		return nil
+	}
+	return []string{s.lastIPVS}
 }
 
 // Ready reports whether this node takes part in elections.
@@ -402,10 +419,22 @@ func (s *Speaker) step(now time.Time) {
 	ifaces := s.ifaces
 	ipvs := s.ipvsProblem
 	s.mu.Unlock()
-	if ipvs != "" && d.Enabled && ipvs != s.lastIPVS {
-		s.log.Info("Layer 2 answers will compete with the kernel's", "problem", ipvs)
+	if !d.Enabled {
+		ipvs = ""
 	}
-	s.lastIPVS = ipvs
+	if ipvs != s.lastIPVS {
+		if ipvs != "" {
+			s.log.Info("Layer 2 answers will compete with the kernel's", "problem", ipvs)
+			if s.opts.OnProblem != nil {
+				s.opts.OnProblem(ipvs)
+			}
+		} else if s.lastIPVS != "" {
+			s.log.Info("The kernel no longer competes with layer 2 answers", "was", s.lastIPVS)
+		}
+		s.mu.Lock()
+		s.lastIPVS = ipvs
+		s.mu.Unlock()
+	}
 
 	s.ensureCluster(d, now)
 	ready := s.cluster != nil && d.Synced && d.Enabled &&

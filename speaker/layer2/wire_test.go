@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -320,5 +321,53 @@ func TestClientNUDProbe(t *testing.T) {
 		}
 		answered := testutil.ToFloat64(sp.metrics.replies.WithLabelValues("ipv6")) > before
 		return answered && strings.Contains(s, "REACHABLE"), s
+	})
+}
+
+// TestIPVSWithoutStrictARP: on a node where kube-proxy runs in IPVS mode
+// without strictARP, the kernel itself answers ARP for the addresses bound
+// on kube-ipvs0 (shown first, the problem is real); the speaker says so —
+// Problems, one OnProblem call for the Event — and clears it when
+// strictARP's sysctls are set.
+func TestIPVSWithoutStrictARP(t *testing.T) {
+	l := newLab(t, 1)
+	node := l.nodes[0]
+	ns := "l2t-" + l.id + "-n1"
+	vip := netip.MustParseAddr("198.18.210.53")
+	// kube-proxy makes kube-ipvs0 a dummy device; this kernel has no dummy
+	// driver, and the type matters neither to the speaker (the name does)
+	// nor to the kernel's ARP answers (any local address is answered).
+	sh(t, "ip", "-n", ns, "link", "add", "kube-ipvs0", "type", "bridge")
+	sh(t, "ip", "-n", ns, "addr", "add", vip.String()+"/32", "dev", "kube-ipvs0")
+	sh(t, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=0", "net.ipv4.conf.all.arp_announce=0")
+	if mac := l.resolve(t, vip); !strings.EqualFold(mac, node.mac.String()) {
+		t.Fatalf("without strictARP the node's kernel should answer ARP for %s on kube-ipvs0; the client resolved %q", vip, mac)
+	}
+
+	var mu sync.Mutex
+	var events []string
+	sp := l.startWith(node, Options{Profile: ProfileFast, OnProblem: func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		events = append(events, msg)
+	}}, []netip.Addr{netip.MustParseAddr("198.18.210.54")}, testLogger(t))
+	eventually(t, "the IPVS problem reported", func() (bool, string) {
+		p := sp.Problems()
+		return len(p) == 1 && strings.Contains(p[0], "strictARP: true"), fmt.Sprint(p)
+	})
+	time.Sleep(10 * tick)
+	mu.Lock()
+	if len(events) != 1 {
+		t.Errorf("OnProblem called %d times, want once: %q", len(events), events)
+	}
+	mu.Unlock()
+
+	// strictARP on; kube-proxy binding one more address is the event that
+	// makes the speaker look again.
+	sh(t, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
+	sh(t, "ip", "-n", ns, "addr", "add", "198.18.210.55/32", "dev", "kube-ipvs0")
+	eventually(t, "the IPVS problem cleared", func() (bool, string) {
+		p := sp.Problems()
+		return len(p) == 0, fmt.Sprint(p)
 	})
 }
