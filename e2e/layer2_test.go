@@ -412,8 +412,25 @@ func TestLayer2Failover(t *testing.T) {
 		res := stop()
 		t.Logf("SIGTERM to %s: the client's entry for %s moved to %s after %s; %d of %d requests failed",
 			owner.Name, addr, next.Name, c.At.Sub(termAt).Round(time.Millisecond), res.Errors, res.Requests)
-		if res.Errors > 0 {
-			t.Errorf("%d of %d requests failed across the handover (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt)
+		// A request in flight at the instant the client's entry moves can
+		// be reset: its next packets reach the new owner, which has no
+		// state for the connection (connection tracking, the pod's socket
+		// through another node's source NAT). That is layer 2 itself, not
+		// the handover; what the handover must not do is leave a moment
+		// when nobody answers, so every request that began after the
+		// move, or ended before it, must succeed. One worker sends the
+		// requests in sequence: at most one is in flight at the move.
+		straddled := 0
+		for _, f := range res.Failed {
+			if f.From.Before(c.At) && f.To.After(c.At) {
+				straddled++
+				continue
+			}
+			t.Errorf("a request from %s to %s failed, not in flight when the client's entry moved at %s (%s; %d of %d failed)",
+				f.From.Format(time.StampMicro), f.To.Format(time.StampMicro), c.At.Format(time.StampMicro), res.LastError, res.Errors, res.Requests)
+		}
+		if straddled > 1 || res.Errors != len(res.Failed) {
+			t.Errorf("%d requests failed across the handover (%d in flight when the entry moved), want at most the one in flight: %s", res.Errors, straddled, res.LastError)
 		}
 		restartSpeaker(t, l, owner, nil)
 		wantOwner(t, l, ctx, addr, owner, 20*time.Second)

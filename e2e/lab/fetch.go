@@ -29,6 +29,10 @@ type FetchResult struct {
 	// FailedAt are the times of the failed requests (at most 100), to
 	// place the loss next to the events in the logs.
 	FailedAt []time.Time `json:"failedAt,omitempty"`
+	// Failed are the failed requests (at most 100) from their start to
+	// their failure, to tell a request that was in flight across an event
+	// from one that began after it.
+	Failed []Span `json:"failed,omitempty"`
 	// FirstReply and LastReply are when the first and the last reply
 	// arrived: a test that requests across an event checks that replies
 	// came on both sides of it.
@@ -36,6 +40,12 @@ type FetchResult struct {
 	// Timeline has every request's outcome in time order, when asked for
 	// (FetchOptions.Timeline).
 	Timeline []Sample `json:"timeline,omitempty"`
+}
+
+// Span is when one request started and when it ended.
+type Span struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
 }
 
 // Sample is one request's outcome: when it ended and which node's pod
@@ -113,6 +123,7 @@ func Fetch(ctx context.Context, url string, o FetchOptions) FetchResult {
 			r.Replies[k] += c
 		}
 		r.FailedAt = append(r.FailedAt, w.FailedAt...)
+		r.Failed = append(r.Failed, w.Failed...)
 		if !w.FirstReply.IsZero() && (r.FirstReply.IsZero() || w.FirstReply.Before(r.FirstReply)) {
 			r.FirstReply = w.FirstReply
 		}
@@ -123,6 +134,8 @@ func Fetch(ctx context.Context, url string, o FetchOptions) FetchResult {
 	}
 	slices.SortFunc(r.FailedAt, time.Time.Compare)
 	r.FailedAt = r.FailedAt[:min(len(r.FailedAt), 100)]
+	slices.SortFunc(r.Failed, func(a, b Span) int { return a.From.Compare(b.From) })
+	r.Failed = r.Failed[:min(len(r.Failed), 100)]
 	slices.SortFunc(r.Timeline, func(a, b Sample) int { return a.At.Compare(b.At) })
 	return r
 }
@@ -131,12 +144,14 @@ func fetchLoop(ctx context.Context, url string, o FetchOptions) FetchResult {
 	n, interval := o.Count, o.Interval
 	c := &http.Client{Timeout: o.Timeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 	r := FetchResult{Replies: map[string]int{}}
+	var start time.Time
 	fail := func(err error) {
 		r.Errors++
 		r.LastError = err.Error()
 		now := time.Now()
 		if len(r.FailedAt) < 100 {
 			r.FailedAt = append(r.FailedAt, now)
+			r.Failed = append(r.Failed, Span{From: start, To: now})
 		}
 		if o.Timeline {
 			r.Timeline = append(r.Timeline, Sample{At: now})
@@ -153,6 +168,7 @@ func fetchLoop(ctx context.Context, url string, o FetchOptions) FetchResult {
 			break
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		start = time.Now()
 		resp, err := c.Do(req)
 		if err != nil {
 			if ctx.Err() == nil {
