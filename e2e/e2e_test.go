@@ -1001,7 +1001,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("only %d requests were sent: the scenario proves nothing", res.Requests)
 	}
 	if res.Errors > 0 {
-		t.Fatalf("%d of %d requests failed during the graceful shutdown (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt)
+		t.Fatalf("%d of %d requests failed during the graceful shutdown (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt())
 	}
 
 	if err := lab.SetCable(n1, true); err != nil {
@@ -1129,7 +1129,7 @@ func TestGracefulRestart(t *testing.T) {
 		wantReplies(t, l, lab.URL(addr), 30, []lab.Node{n1}, fromClient())
 		if res := crashAndRestart(t); res.Errors > 0 {
 			t.Fatalf("%d of %d requests failed across the restart of %s's speaker with graceful restart (e.g. %s at %v)",
-				res.Errors, res.Requests, n1.Name, res.LastError, res.FailedAt)
+				res.Errors, res.Requests, n1.Name, res.LastError, res.FailedAt())
 		}
 	})
 }

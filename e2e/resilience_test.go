@@ -185,7 +185,7 @@ func TestFailStatic(t *testing.T) {
 				t.Errorf("replies of the %s Service from %s to %s do not span the outage", name, res.FirstReply.Format(time.StampMilli), res.LastReply.Format(time.StampMilli))
 			}
 			if res.Errors > 0 {
-				t.Errorf("%d of %d requests to the %s Service failed (e.g. %s at %v)", res.Errors, res.Requests, name, res.LastError, res.FailedAt)
+				t.Errorf("%d of %d requests to the %s Service failed (e.g. %s at %v)", res.Errors, res.Requests, name, res.LastError, res.FailedAt())
 			}
 		}
 		// Layer 2: the owner never changed — no other MAC in sm-l2client's
@@ -431,7 +431,7 @@ func TestSpeakerRestartDuringOutage(t *testing.T) {
 				res.LastReply.Format(time.StampMilli), crashAt.Format(time.StampMilli), freshAt.Format(time.StampMilli))
 		}
 		if res.Errors > 0 {
-			t.Fatalf("%d of %d requests failed (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt)
+			t.Fatalf("%d of %d requests failed (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt())
 		}
 	})
 
@@ -577,7 +577,7 @@ func TestHostilePeers(t *testing.T) {
 
 	t.Logf("Requests during the hostile sessions: %d sent, %d failed", res.Requests, res.Errors)
 	if res.Errors > 0 {
-		t.Errorf("%d of %d requests failed (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt)
+		t.Errorf("%d of %d requests failed (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt())
 	}
 	for _, n := range l.NodeList {
 		if b, a := before[n.Name], after[n.Name]; a.Established != b.Established || a.Dropped != b.Dropped || a.State != "Established" {

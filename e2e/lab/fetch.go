@@ -26,12 +26,10 @@ type FetchResult struct {
 	// Errors counts failed requests; LastError is one of them.
 	Errors    int    `json:"errors"`
 	LastError string `json:"lastError,omitempty"`
-	// FailedAt are the times of the failed requests (at most 100), to
-	// place the loss next to the events in the logs.
-	FailedAt []time.Time `json:"failedAt,omitempty"`
 	// Failed are the failed requests (at most 100) from their start to
-	// their failure, to tell a request that was in flight across an event
-	// from one that began after it.
+	// their failure: to place the loss next to the events in the logs, and
+	// to tell a request that was in flight across an event from one that
+	// began after it.
 	Failed []Span `json:"failed,omitempty"`
 	// FirstReply and LastReply are when the first and the last reply
 	// arrived: a test that requests across an event checks that replies
@@ -40,6 +38,15 @@ type FetchResult struct {
 	// Timeline has every request's outcome in time order, when asked for
 	// (FetchOptions.Timeline).
 	Timeline []Sample `json:"timeline,omitempty"`
+}
+
+// FailedAt returns when the failed requests (at most 100) failed.
+func (r FetchResult) FailedAt() []time.Time {
+	out := make([]time.Time, len(r.Failed))
+	for i, f := range r.Failed {
+		out[i] = f.To
+	}
+	return out
 }
 
 // Span is when one request started and when it ended.
@@ -122,7 +129,6 @@ func Fetch(ctx context.Context, url string, o FetchOptions) FetchResult {
 		for k, c := range w.Replies {
 			r.Replies[k] += c
 		}
-		r.FailedAt = append(r.FailedAt, w.FailedAt...)
 		r.Failed = append(r.Failed, w.Failed...)
 		if !w.FirstReply.IsZero() && (r.FirstReply.IsZero() || w.FirstReply.Before(r.FirstReply)) {
 			r.FirstReply = w.FirstReply
@@ -132,8 +138,6 @@ func Fetch(ctx context.Context, url string, o FetchOptions) FetchResult {
 		}
 		r.Timeline = append(r.Timeline, w.Timeline...)
 	}
-	slices.SortFunc(r.FailedAt, time.Time.Compare)
-	r.FailedAt = r.FailedAt[:min(len(r.FailedAt), 100)]
 	slices.SortFunc(r.Failed, func(a, b Span) int { return a.From.Compare(b.From) })
 	r.Failed = r.Failed[:min(len(r.Failed), 100)]
 	slices.SortFunc(r.Timeline, func(a, b Sample) int { return a.At.Compare(b.At) })
@@ -149,8 +153,7 @@ func fetchLoop(ctx context.Context, url string, o FetchOptions) FetchResult {
 		r.Errors++
 		r.LastError = err.Error()
 		now := time.Now()
-		if len(r.FailedAt) < 100 {
-			r.FailedAt = append(r.FailedAt, now)
+		if len(r.Failed) < 100 {
 			r.Failed = append(r.Failed, Span{From: start, To: now})
 		}
 		if o.Timeline {
