@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -88,9 +89,25 @@ func setup(t *testing.T, ns string) (*lab.Lab, context.Context) {
 			var b bytes.Buffer
 			l.Dump(ctx, &b)
 			t.Log("Lab state after the failure:\n" + b.String())
+			// CI shows the end of a failed test's output: say again why.
+			if msg, ok := failures.Load(t.Name()); ok {
+				t.Logf("%s failed (above the lab state): %s", t.Name(), msg)
+			}
 		}
 	})
 	return l, ctx
+}
+
+// failures holds, by test name, the message fatal gave: setup's cleanup
+// repeats it after the lab's dump.
+var failures sync.Map
+
+// fatal fails the test like t.Fatalf and records why for setup's cleanup.
+func fatal(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	failures.Store(t.Name(), msg)
+	t.Fatal(msg)
 }
 
 // eventually polls cond until it returns nil or timeout passes, then fails
@@ -104,7 +121,7 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not true after %s: %v", what, timeout, err)
+			fatal(t, "%s: still not true after %s: %v", what, timeout, err)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -831,6 +831,7 @@ func TestBadConfigurationAtScaleInLab(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("Every invalid Service has its Warning %s after the first create; Events in %s: %s", time.Since(start).Round(time.Second), ns, eventCounts(t, l, ctx, ns))
 	for _, c := range []struct {
 		obj    client.Object
 		conds  func() []metav1.Condition
@@ -851,11 +852,36 @@ func TestBadConfigurationAtScaleInLab(t *testing.T) {
 			return nil
 		})
 	}
+	t.Logf("Every bad object has its condition %s after the first create", time.Since(start).Round(time.Second))
 	restarts := sup.Restarts()
 	t.Logf("Restarts by the supervisor during the scenario: %v (before it: %v)", restarts, restarts0)
 	if !maps.Equal(restarts, restarts0) {
-		t.Fatalf("a seamark process restarted: %v, before %v", restarts, restarts0)
+		fatal(t, "a seamark process restarted: %v, before %v; %s", restarts, restarts0, sup.LastExits())
 	}
+}
+
+// eventCounts counts the Events in ns by type, source and reason, for the
+// log of a scenario at scale.
+func eventCounts(t *testing.T, l *lab.Lab, ctx context.Context, ns string) string {
+	t.Helper()
+	var evs corev1.EventList
+	if err := l.Client.List(ctx, &evs, client.InNamespace(ns)); err != nil {
+		return err.Error()
+	}
+	n := map[string]int{}
+	for _, e := range evs.Items {
+		src := e.ReportingController
+		if src == "" {
+			src = e.Source.Component
+		}
+		n[e.Type+"/"+src+"/"+e.Reason]++
+	}
+	keys := slices.Sorted(maps.Keys(n))
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = fmt.Sprintf("%s %d", k, n[k])
+	}
+	return strings.Join(out, ", ")
 }
 
 // secretValues are the secret values the suite put to use (BGP

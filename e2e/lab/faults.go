@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,6 +147,10 @@ type supervised struct {
 	restarts int
 	held     bool
 	lastErr  error
+	// exited is when the supervisor last found the process gone, and
+	// previous the end of its log then (`kubectl logs --previous`).
+	exited   time.Time
+	previous string
 }
 
 const (
@@ -190,6 +196,9 @@ func (s *Supervisor) watch(name string, p *supervised) {
 			return
 		case <-time.After(backoff):
 		}
+		s.mu.Lock()
+		p.exited, p.previous = time.Now(), logTail(s.l.LogPath(name), 12)
+		s.mu.Unlock()
 		err := p.start()
 		started = time.Now()
 		s.mu.Lock()
@@ -218,6 +227,37 @@ func (s *Supervisor) Restarts() map[string]int {
 		m[name] = p.restarts
 	}
 	return m
+}
+
+// LastExits says, for every watched process that was restarted, when it
+// was last found gone, why its restart failed if it did, and how its log
+// ended before the restart.
+func (s *Supervisor) LastExits() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(s.procs)) {
+		p := s.procs[name]
+		if p.restarts == 0 {
+			continue
+		}
+		line := fmt.Sprintf("%s last found gone at %s", name, p.exited.Format("15:04:05.000"))
+		if p.lastErr != nil {
+			line += fmt.Sprintf(" (restarting it failed: %v)", p.lastErr)
+		}
+		out = append(out, line+"; its log ended:\n"+p.previous)
+	}
+	return strings.Join(out, "\n")
+}
+
+// logTail returns the last n lines of file.
+func logTail(file string, n int) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // Stop ends the watch; the processes keep running.
