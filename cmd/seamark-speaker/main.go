@@ -66,7 +66,7 @@ func parseFlags() *flags {
 	flag.StringVar(&f.probeAddr, "health-probe-bind-address", ":7474", "Address of the /healthz and /readyz endpoints; \"0\" turns them off. Not the controller's :8081, as both may share a host network.")
 	flag.StringVar(&f.memberlistAddr, "memberlist-bind-address", ":7946", "Address (host:port; empty host = all) of the memberlist gossip among speakers for layer 2 failover. The port must be the same on every node.")
 	flag.BoolVar(&f.layer2, "layer2", true, "Answer ARP/NDP for the addresses L2Advertisements select; false: BGP only (the speaker then caches only its own Node).")
-	flag.StringVar(&f.layer2Profile, "layer2-profile", string(layer2.ProfileBalanced), "Layer 2 failure detection: fast (probe 200ms, about 1s failover, more gossip), balanced (probe 400ms, about 1.5s) or lan (memberlist defaults, 5-6s).")
+	flag.StringVar(&f.layer2Profile, "layer2-profile", string(layer2.ProfileBalanced), "Layer 2 failure detection: fast (probe 150ms, under 1s failover, more gossip), balanced (probe 300ms, under 2s) or lan (memberlist defaults, 5-6s).")
 	flag.StringVar(&f.memberlistSecret, "memberlist-secret", "seamark-memberlist", "Secret in --namespace whose data key \"key\" encrypts the layer 2 gossip; every speaker must read the same value.")
 	flag.DurationVar(&f.shutdownDrain, "shutdown-drain", 5*time.Second, "On SIGTERM, how long paths stay announced with the GRACEFUL_SHUTDOWN community (RFC 8326) before they are withdrawn.")
 	flag.BoolVar(&f.defaultClass, "default-class", true, "Announce LoadBalancer Services without spec.loadBalancerClass, as the controller serves them; false: only class "+seamarkv1alpha1.LoadBalancerClass+".")
