@@ -724,6 +724,19 @@ func TestBadConfigurationAtScaleInLab(t *testing.T) {
 	if err := waitV6Sessions(l, 90*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// A Service that names a pool the controller has not seen yet is told
+	// so in an AllocationFailed Warning (and is granted once the pool
+	// arrives); on a loaded machine the pool can take that long. The
+	// Warnings counted below are the annotation's only.
+	eventually(t, 60*time.Second, "IPPool "+pool.Name+" Ready", func() error {
+		if err := l.Client.Get(ctx, client.ObjectKeyFromObject(pool), pool); err != nil {
+			return err
+		}
+		if !meta.IsStatusConditionTrue(pool.Status.Conditions, seamarkv1alpha1.ConditionReady) {
+			return fmt.Errorf("conditions %+v", pool.Status.Conditions)
+		}
+		return nil
+	})
 
 	isBad := func(i int) bool { return i%(count/bad) == 7 }
 	name := func(i int) string { return fmt.Sprintf("s-%04d", i) }
