@@ -386,6 +386,13 @@ func TestSpeakerRestartDuringOutage(t *testing.T) {
 
 	t.Run("the restarted speaker withdraws nothing before its caches sync", func(t *testing.T) {
 		restoreControlPlane(t, l)
+		// The router kernel's route changes, to place a failed request
+		// (the open bug: "no route to host") next to what the router did.
+		rw, err := l.WatchRoutes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rw.Stop()
 		stop := startFetch(t, l, lab.URL(addr))
 		time.Sleep(time.Second)
 		crashAt := time.Now()
@@ -431,7 +438,15 @@ func TestSpeakerRestartDuringOutage(t *testing.T) {
 				res.LastReply.Format(time.StampMilli), crashAt.Format(time.StampMilli), freshAt.Format(time.StampMilli))
 		}
 		if res.Errors > 0 {
-			t.Fatalf("%d of %d requests failed (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt())
+			for _, c := range rw.Changes() {
+				if c.Prefix.String() == prefix {
+					t.Logf("router kernel at %s: %s via %v", c.At.Format("15:04:05.000"), c.Prefix, c.Hops)
+				}
+			}
+			for _, f := range res.Failed {
+				t.Logf("request failed: from %s to %s", f.From.Format("15:04:05.000"), f.To.Format("15:04:05.000"))
+			}
+			fatal(t, "%d of %d requests failed (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt())
 		}
 	})
 
