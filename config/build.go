@@ -25,6 +25,10 @@ const (
 	DefaultHoldTime         = 90 * time.Second
 	DefaultConnectRetryTime = 5 * time.Second
 	DefaultRestartTime      = 120 * time.Second
+	// DefaultMaxReceivedPrefixes bounds what a router may send a node:
+	// about 100 MB of the speaker's memory, under the chart's 256 MiB
+	// limit, and far more than any router needs to send (none).
+	DefaultMaxReceivedPrefixes = 100000
 	// DefaultBFDInterval and DefaultBFDDetectMultiplier are FRR's BFD defaults.
 	DefaultBFDInterval         = 300 * time.Millisecond
 	DefaultBFDDetectMultiplier = 3
@@ -274,6 +278,13 @@ func (b *builder) peer(bp *seamarkv1alpha1.BGPPeer, secrets map[string]*corev1.S
 			return bad("spec.ebgpMultihop", "ebgpMultihop %d is not a TTL between 1 and 255", *s.EBGPMultihop)
 		}
 		p.EBGPMultihop = uint8(*s.EBGPMultihop)
+	}
+	p.MaxReceivedPrefixes = DefaultMaxReceivedPrefixes
+	if m := s.MaxReceivedPrefixes; m != nil {
+		if *m < 0 {
+			return bad("spec.maxReceivedPrefixes", "maxReceivedPrefixes %d is negative; 0 means no limit", *m)
+		}
+		p.MaxReceivedPrefixes = uint32(*m)
 	}
 	if gr := s.GracefulRestart; gr != nil {
 		p.GracefulRestart = gr.Enabled

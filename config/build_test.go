@@ -167,7 +167,19 @@ func TestBuildPeers(t *testing.T) {
 			name: "defaults are filled in",
 			peer: base,
 			want: &Peer{Name: "tor", Address: netip.MustParseAddr("198.18.1.1"), Port: 179, ASN: 64512, LocalASN: 64513,
+				HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second, MaxReceivedPrefixes: DefaultMaxReceivedPrefixes},
+		},
+		{
+			name: "maxReceivedPrefixes 0 lifts the limit",
+			peer: withPeer(base, func(s *seamarkv1alpha1.BGPPeerSpec) { s.MaxReceivedPrefixes = ptr(int32(0)) }),
+			want: &Peer{Name: "tor", Address: netip.MustParseAddr("198.18.1.1"), Port: 179, ASN: 64512, LocalASN: 64513,
 				HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second},
+		},
+		{
+			name: "a negative maxReceivedPrefixes is invalid",
+			peer: withPeer(base, func(s *seamarkv1alpha1.BGPPeerSpec) { s.MaxReceivedPrefixes = ptr(int32(-1)) }),
+			problems: Problems{{Kind: "BGPPeer", Name: "tor", Field: "spec.maxReceivedPrefixes", Reason: "Invalid", Class: Invalid,
+				Message: "maxReceivedPrefixes -1 is negative; 0 means no limit"}},
 		},
 		{
 			name: "every field is carried over and the password resolved",
@@ -184,7 +196,7 @@ func TestBuildPeers(t *testing.T) {
 			secrets: map[string]map[string]string{"bgp": {"tor": "s3cret"}},
 			want: &Peer{Name: "tor", Address: netip.MustParseAddr("198.18.1.1"), Port: 1179, ASN: 64512, LocalASN: 64513,
 				RouterID: netip.MustParseAddr("198.18.1.11"), HoldTime: 9 * time.Second, KeepaliveTime: 3 * time.Second,
-				ConnectRetryTime: time.Second, EBGPMultihop: 2, SourceAddress: netip.MustParseAddr("198.18.1.11"),
+				ConnectRetryTime: time.Second, MaxReceivedPrefixes: DefaultMaxReceivedPrefixes, EBGPMultihop: 2, SourceAddress: netip.MustParseAddr("198.18.1.11"),
 				Password: "s3cret", GracefulRestart: true, RestartTime: 120 * time.Second},
 		},
 		{
@@ -227,7 +239,7 @@ func TestBuildPeers(t *testing.T) {
 				s.HoldTime = &metav1.Duration{}
 			}),
 			want: &Peer{Name: "tor", Address: netip.MustParseAddr("198.18.1.1"), Port: 179, ASN: 64512, LocalASN: 64513,
-				ConnectRetryTime: 5 * time.Second},
+				ConnectRetryTime: 5 * time.Second, MaxReceivedPrefixes: DefaultMaxReceivedPrefixes},
 		},
 		{
 			name: "AS_TRANS is refused even if CEL was bypassed",
@@ -255,7 +267,7 @@ func TestBuildPeers(t *testing.T) {
 			name: "BFD enabled alone takes FRR's defaults",
 			peer: withPeer(base, func(s *seamarkv1alpha1.BGPPeerSpec) { s.BFD = &seamarkv1alpha1.BFD{Enabled: true} }),
 			want: &Peer{Name: "tor", Address: netip.MustParseAddr("198.18.1.1"), Port: 179, ASN: 64512, LocalASN: 64513,
-				HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second,
+				HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second, MaxReceivedPrefixes: DefaultMaxReceivedPrefixes,
 				BFD: BFD{Enabled: true, ReceiveInterval: 300 * time.Millisecond, TransmitInterval: 300 * time.Millisecond, DetectMultiplier: 3}},
 		},
 		{
@@ -265,7 +277,7 @@ func TestBuildPeers(t *testing.T) {
 					TransmitInterval: &metav1.Duration{Duration: 200 * time.Millisecond}, DetectMultiplier: ptr(int32(5))}
 			}),
 			want: &Peer{Name: "tor", Address: netip.MustParseAddr("198.18.1.1"), Port: 179, ASN: 64512, LocalASN: 64513,
-				HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second,
+				HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second, MaxReceivedPrefixes: DefaultMaxReceivedPrefixes,
 				BFD: BFD{Enabled: true, ReceiveInterval: 100 * time.Millisecond, TransmitInterval: 200 * time.Millisecond, DetectMultiplier: 5}},
 		},
 		{

@@ -107,6 +107,10 @@ type Peer struct {
 	HoldTime, KeepaliveTime, ConnectRetryTime time.Duration
 	// EBGPMultihop is the TTL of the session, 0 for directly connected.
 	EBGPMultihop uint8
+	// MaxReceivedPrefixes is how many routes the router may send before
+	// the node closes the session (default DefaultMaxReceivedPrefixes);
+	// 0 means no limit.
+	MaxReceivedPrefixes uint32
 	// SourceAddress, or the zero Addr to let the routing table choose.
 	SourceAddress netip.Addr
 	// Password is the TCP-MD5 password, or empty.

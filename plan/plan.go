@@ -200,6 +200,7 @@ func peerConfig(p *config.Peer, defaultRouterID netip.Addr) (PeerConfig, []PeerP
 		KeepaliveTime:    p.KeepaliveTime,
 		ConnectRetryTime: p.ConnectRetryTime,
 		EBGPMultihopTTL:  p.EBGPMultihop,
+		MaxPrefixes:      p.MaxReceivedPrefixes,
 		SourceAddress:    p.SourceAddress,
 		Password:         p.Password,
 		GracefulRestart:  p.GracefulRestart,

@@ -29,6 +29,7 @@ type PeerConfig struct {
 	KeepaliveTime    time.Duration
 	ConnectRetryTime time.Duration
 	EBGPMultihopTTL  uint8
+	MaxPrefixes      uint32
 	SourceAddress    netip.Addr
 	Password         string
 	GracefulRestart  bool

@@ -74,6 +74,7 @@ func peerConfig(c plan.PeerConfig) bgp.PeerConfig {
 		KeepaliveTime:    c.KeepaliveTime,
 		ConnectRetryTime: c.ConnectRetryTime,
 		EBGPMultihopTTL:  c.EBGPMultihopTTL,
+		MaxPrefixes:      c.MaxPrefixes,
 		SourceAddress:    c.SourceAddress,
 		Password:         c.Password,
 		GracefulRestart:  c.GracefulRestart,

@@ -560,7 +560,7 @@ func TestComputePeers(t *testing.T) {
 			name:  "router ID defaults to the node's first IPv4 InternalIP and timers to config's defaults",
 			peers: []seamarkv1alpha1.BGPPeer{peerE6},
 			want: map[string]bgp.PeerConfig{"r6e": {Name: "r6e", Address: netip.MustParseAddr("2001:db8::1"), Port: 179, ASN: 64512, LocalASN: 64513,
-				RouterID: nodeID, HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second}},
+				RouterID: nodeID, HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second, MaxPrefixes: config.DefaultMaxReceivedPrefixes}},
 		},
 		{
 			name: "every BGPPeer field is carried over, and the peer's routerID wins",
@@ -575,7 +575,7 @@ func TestComputePeers(t *testing.T) {
 				s.GracefulRestart = &seamarkv1alpha1.GracefulRestart{Enabled: true, RestartTime: &metav1.Duration{Duration: time.Minute}}
 			})},
 			want: map[string]bgp.PeerConfig{"full": {Name: "full", Address: netip.MustParseAddr("198.18.0.1"), Port: 1790, ASN: 64512, LocalASN: 64513,
-				RouterID: netip.MustParseAddr("198.18.9.9"), HoldTime: 9 * time.Second, KeepaliveTime: 2 * time.Second, ConnectRetryTime: time.Second,
+				RouterID: netip.MustParseAddr("198.18.9.9"), HoldTime: 9 * time.Second, KeepaliveTime: 2 * time.Second, ConnectRetryTime: time.Second, MaxPrefixes: config.DefaultMaxReceivedPrefixes,
 				EBGPMultihopTTL: 4, SourceAddress: nodeID, GracefulRestart: true, RestartTime: time.Minute}},
 		},
 		{
@@ -584,7 +584,7 @@ func TestComputePeers(t *testing.T) {
 				s.GracefulRestart = &seamarkv1alpha1.GracefulRestart{Enabled: false, RestartTime: &metav1.Duration{Duration: time.Minute}}
 			})},
 			want: map[string]bgp.PeerConfig{"r": {Name: "r", Address: netip.MustParseAddr("198.18.0.1"), Port: 179, ASN: 64512, LocalASN: 64513,
-				RouterID: nodeID, HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second}},
+				RouterID: nodeID, HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second, MaxPrefixes: config.DefaultMaxReceivedPrefixes}},
 		},
 		{
 			name: "hold time 0 runs GoBGP's default and is reported",
@@ -593,7 +593,7 @@ func TestComputePeers(t *testing.T) {
 				s.KeepaliveTime = &metav1.Duration{}
 			})},
 			want: map[string]bgp.PeerConfig{"r": {Name: "r", Address: netip.MustParseAddr("198.18.0.1"), Port: 179, ASN: 64512, LocalASN: 64513,
-				RouterID: nodeID, ConnectRetryTime: 5 * time.Second}},
+				RouterID: nodeID, ConnectRetryTime: 5 * time.Second, MaxPrefixes: config.DefaultMaxReceivedPrefixes}},
 			wantProblems: []PeerProblem{{Peer: "r", Reason: ProblemHoldTimeZero}},
 		},
 		{
@@ -612,13 +612,13 @@ func TestComputePeers(t *testing.T) {
 				n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeExternalIP, Address: "203.0.113.250"}}
 			}),
 			want: map[string]bgp.PeerConfig{"r4e": {Name: "r4e", Address: netip.MustParseAddr("198.18.0.1"), Port: 179, ASN: 64512, LocalASN: 64513,
-				RouterID: netip.MustParseAddr("203.0.113.250"), HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second}},
+				RouterID: netip.MustParseAddr("203.0.113.250"), HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second, MaxPrefixes: config.DefaultMaxReceivedPrefixes}},
 		},
 		{
 			name:  "a younger peer with the same address and port is shadowed and reported",
 			peers: []seamarkv1alpha1.BGPPeer{peerE4, bgpPeer("r4e-copy", 9, "198.18.0.1", 64600, 64513, nil)},
 			want: map[string]bgp.PeerConfig{"r4e": {Name: "r4e", Address: netip.MustParseAddr("198.18.0.1"), Port: 179, ASN: 64512, LocalASN: 64513,
-				RouterID: nodeID, HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second}},
+				RouterID: nodeID, HoldTime: 90 * time.Second, KeepaliveTime: 30 * time.Second, ConnectRetryTime: 5 * time.Second, MaxPrefixes: config.DefaultMaxReceivedPrefixes}},
 			wantProblems: []PeerProblem{{Peer: "r4e-copy", Reason: ProblemShadowed}},
 		},
 	}

@@ -125,6 +125,17 @@ type BGPPeerSpec struct {
 	// +optional
 	EBGPMultihop *int32 `json:"ebgpMultihop,omitempty"`
 
+	// MaxReceivedPrefixes is how many routes the router may send the node
+	// on this session. seamark imports none of them, but GoBGP keeps each
+	// one (about 1 KB) until the session closes; beyond the limit the node
+	// closes the session (Cease, maximum number of prefixes reached) and
+	// connects again after connectRetryTime, so a router that sends a
+	// full table cannot take the speaker past its memory limit. 0: no
+	// limit. Default 100000.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MaxReceivedPrefixes *int32 `json:"maxReceivedPrefixes,omitempty"`
+
 	// SourceAddress is the local address of the session. Default: chosen by
 	// the node's routing table.
 	// +optional

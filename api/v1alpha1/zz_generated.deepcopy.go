@@ -282,6 +282,11 @@ func (in *BGPPeerSpec) DeepCopyInto(out *BGPPeerSpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.MaxReceivedPrefixes != nil {
+		in, out := &in.MaxReceivedPrefixes, &out.MaxReceivedPrefixes
+		*out = new(int32)
+		**out = **in
+	}
 	if in.SourceAddress != nil {
 		in, out := &in.SourceAddress, &out.SourceAddress
 		*out = new(IPAddress)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,4 +76,75 @@ func TestRouteFloodIsRejected(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	t.Logf("%d routes received from the router in %v: the node's RIB holds %d prefix (its own); the node's heap grew by %.1f MB (GoBGP keeps the received routes in its Adj-RIB-In)",
 		flood, received.Round(time.Millisecond), global, (float64(after.HeapInuse)-float64(before.HeapInuse))/1e6)
+}
+
+// TestPrefixLimitClosesSession: a router that sends more routes than the
+// session's MaxPrefixes gets the session closed with Cease (maximum number
+// of prefixes reached); the speaker's "BGP session lost" line says so, and
+// what GoBGP held from that router is dropped with the session. A second
+// session, to a router within its limit, stays up throughout.
+func TestPrefixLimitClosesSession(t *testing.T) {
+	const limit, sent = 100, 150
+	log, logs := newTestLogger(t)
+	over := newRouter(t, routerV4, basePort+51)
+	over.addNeighbor(t, "127.0.0.51", neighborOpts{})
+	for i := range sent {
+		over.originate(t, netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 65, byte(i >> 8), byte(i)}), 32))
+	}
+	within := newRouter(t, routerV4, basePort+52)
+	within.addNeighbor(t, "127.0.0.52", neighborOpts{})
+	within.originate(t, netip.MustParsePrefix("100.66.0.1/32"))
+
+	s := New(Options{Logger: log})
+	shutdownOnCleanup(t, s)
+	own := []Path{{Prefix: netip.MustParsePrefix("198.51.100.51/32")}}
+	overCfg := testPeer("over", routerV4, basePort+51, "127.0.0.51", speakerASN)
+	overCfg.MaxPrefixes = limit
+	withinCfg := testPeer("within", routerV4, basePort+52, "127.0.0.52", speakerASN)
+	withinCfg.MaxPrefixes = limit
+	desired := map[string]PeerDesired{"over": {Config: overCfg, Paths: own}, "within": {Config: withinCfg, Paths: own}}
+	if err := s.Reconcile(t.Context(), desired); err != nil {
+		t.Fatal(err)
+	}
+	within.waitEstablished(t, "127.0.0.52")
+	waitFor(t, 60*time.Second, "the over-limit session to be closed for its prefixes", func() (bool, string) {
+		for _, l := range logs.find("BGP session lost", "peer", "over") {
+			if r := fmt.Sprint(l["reason"]); strings.Contains(strings.ToLower(r), "prefix") {
+				return true, r
+			}
+		}
+		return false, logs.messages()
+	})
+	// The router saw the session up first; the speaker's own view follows.
+	waitFor(t, 30*time.Second, "the speaker to see the session within its limit up", func() (bool, string) {
+		st := s.Status()
+		for _, p := range st {
+			if p.Name == "within" && p.Up {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", st)
+	})
+	if n := len(logs.find("BGP session lost", "peer", "within")); n != 0 {
+		t.Errorf("the session within its limit was lost %d times", n)
+	}
+	ss := s.session("over")
+	var received uint64
+	err := ss.srv.srv.ListPeer(context.Background(), &gobgpapi.ListPeerRequest{}, func(p *gobgpapi.Peer) {
+		for _, af := range p.AfiSafis {
+			if af.State != nil {
+				received += af.State.Received
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The router may have connected again meanwhile and be sending anew;
+	// what it is held to is the limit.
+	if received > limit {
+		t.Errorf("GoBGP holds %d routes from the over-limit router, more than its limit %d", received, limit)
+	}
+	l := logs.find("BGP session lost", "peer", "over")[0]
+	t.Logf("over the limit: %v", l["reason"])
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,9 +60,14 @@ type session struct {
 	state     SessionState
 	since     time.Time
 	lastError string
-	attempts  int // failed attempts since the session was last established
-	warnAt    int // attempts at which "BGP session not established" is logged next
-	stopping  bool
+	// downReason is the reason GoBGP gave for the last end of an established session ("Peer
+	// Down"), kept until the session's down transition reports it: GoBGP's FSM logs it before it
+	// queues the state change, and a session that is closed right after it came up (a prefix
+	// limit) can report it even before the Established event arrives, which clears lastError.
+	downReason string
+	attempts   int // failed attempts since the session was last established
+	warnAt     int // attempts at which "BGP session not established" is logged next
+	stopping   bool
 }
 
 // pooledServer is a GoBGP server with its log adapter. GoBGP v3's Serve loop never returns, so a
@@ -283,6 +289,12 @@ func (ss *session) setState(st SessionState) {
 		warn = ss.failedAttempt()
 	}
 	attempts, lastError := ss.attempts, ss.lastError
+	if wasUp && !up {
+		if ss.downReason != "" {
+			lastError, ss.lastError = ss.downReason, ss.downReason
+		}
+		ss.downReason = ""
+	}
 	ss.mu.Unlock()
 
 	// GoBGP only reports connect errors as debug lines; ask for them while the session is down.
@@ -309,6 +321,9 @@ func (ss *session) onProblem(problem string, connectFailed bool) {
 		return
 	}
 	ss.lastError = problem
+	if strings.HasPrefix(problem, "Peer Down") {
+		ss.downReason = problem
+	}
 	var warn bool
 	if connectFailed && ss.state != StateEstablished {
 		warn = ss.failedAttempt()
@@ -494,6 +509,9 @@ func gobgpPeer(c PeerConfig) *gobgpapi.Peer {
 			// without it the router would not keep the family's routes.
 			MpGracefulRestart: &gobgpapi.MpGracefulRestart{Config: &gobgpapi.MpGracefulRestartConfig{Enabled: c.GracefulRestart}},
 		}},
+	}
+	if c.MaxPrefixes > 0 {
+		p.AfiSafis[0].PrefixLimits = &gobgpapi.PrefixLimit{Family: fam.api(), MaxPrefixes: c.MaxPrefixes}
 	}
 	if c.SourceAddress.IsValid() {
 		p.Transport.LocalAddress = c.SourceAddress.String()
