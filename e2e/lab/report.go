@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -221,16 +220,7 @@ func (l *Lab) Dump(ctx context.Context, w io.Writer) {
 	}
 	for _, name := range logs {
 		section("log " + name + " (last 60 lines)")
-		b, err := os.ReadFile(l.LogPath(name))
-		if err != nil {
-			_, _ = fmt.Fprintln(w, err)
-			continue
-		}
-		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		if len(lines) > 60 {
-			lines = lines[len(lines)-60:]
-		}
-		_, _ = fmt.Fprintln(w, strings.Join(lines, "\n"))
+		_, _ = fmt.Fprintln(w, logTail(l.LogPath(name), 60))
 	}
 }
 
