@@ -28,9 +28,9 @@ type gobgpLogger struct {
 	// exchange failed ("open message error, bad peer AS") better than the state change that follows
 	// ("invalid-msg").
 	notification atomic.Pointer[string]
-	// malformed describes why GoBGP is about to reset an established session (a malformed
+	// resetCause describes why GoBGP is about to reset an established session (a malformed
 	// message, or the prefix limit); the Peer Down that follows takes it.
-	malformed atomic.Pointer[string]
+	resetCause atomic.Pointer[string]
 }
 
 type logSink struct {
@@ -94,13 +94,13 @@ func (l *gobgpLogger) Warn(msg string, fields gobgplog.Fields) {
 		// The only place GoBGP says what was malformed ("path total attribute length exceeds
 		// message length"); the Peer Down that follows names only the notification's code.
 		d := describeProblem(strings.TrimPrefix(msg, "Session will be reset due to "), fields)
-		l.malformed.Store(&d)
+		l.resetCause.Store(&d)
 	case msg == "prefix limit reached":
 		// The Peer Down that follows may name only the closed connection: GoBGP records the
 		// notification it sends after it may have read the router's close. (GoBGP also warns
 		// at a percentage of the limit, which is not set.)
 		d := "the router sent more routes than maxReceivedPrefixes allows"
-		l.malformed.Store(&d)
+		l.resetCause.Store(&d)
 	default:
 		diagnosed = false
 	}
@@ -114,12 +114,16 @@ func (l *gobgpLogger) Warn(msg string, fields gobgplog.Fields) {
 	l.logger().Info(msg, kv(fields)...)
 }
 
+// peerDown is GoBGP's log message when an established session ends; the problem reported for it
+// begins with it (describeProblem), which is how the session tells a down reason from the rest.
+const peerDown = "Peer Down"
+
 // Info is logged at V(1).
 func (l *gobgpLogger) Info(msg string, fields gobgplog.Fields) {
-	if msg == "Peer Down" {
+	if msg == peerDown {
 		if f := l.sink.Load().onProblem; f != nil {
 			p := describeProblem(msg, fields)
-			if d := l.malformed.Swap(nil); d != nil {
+			if d := l.resetCause.Swap(nil); d != nil {
 				p += " (" + *d + ")"
 			}
 			f(p, false)

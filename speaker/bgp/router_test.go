@@ -237,14 +237,21 @@ func decodePath(p *gobgpapi.Path) (rxPath, error) {
 // receivedCount returns how many paths the router holds from neighbor, cheaply (no path listing).
 func (r *router) receivedCount(t testing.TB, neighbor string) uint64 {
 	t.Helper()
+	return receivedCount(t, r.srv, neighbor)
+}
+
+// receivedCount returns how many paths srv holds from neighbor ("": from all its peers), as GoBGP
+// counts them (its Adj-RIB-In, before any import policy).
+func receivedCount(t testing.TB, srv *server.BgpServer, neighbor string) uint64 {
+	t.Helper()
 	var n uint64
-	err := r.srv.ListPeer(context.Background(), &gobgpapi.ListPeerRequest{Address: neighbor}, func(p *gobgpapi.Peer) {
+	err := srv.ListPeer(context.Background(), &gobgpapi.ListPeerRequest{Address: neighbor}, func(p *gobgpapi.Peer) {
 		for _, af := range p.GetAfiSafis() {
 			n += af.GetState().GetReceived()
 		}
 	})
 	if err != nil {
-		t.Fatalf("listing router peer %s: %v", neighbor, err)
+		t.Fatalf("listing the peers of a BGP server (%q): %v", neighbor, err)
 	}
 	return n
 }

@@ -321,7 +321,7 @@ func (ss *session) onProblem(problem string, connectFailed bool) {
 		return
 	}
 	ss.lastError = problem
-	if strings.HasPrefix(problem, "Peer Down") {
+	if strings.HasPrefix(problem, peerDown) {
 		ss.downReason = problem
 	}
 	var warn bool
