@@ -127,11 +127,11 @@ type BGPPeerSpec struct {
 
 	// MaxReceivedPrefixes is how many routes the router may send the node
 	// on this session. seamark imports none of them, but GoBGP keeps each
-	// one (about 1 KB) until the session closes; beyond the limit the node
-	// closes the session (Cease, maximum number of prefixes reached) and
-	// connects again after connectRetryTime, so a router that sends a
-	// full table cannot take the speaker past its memory limit. 0: no
-	// limit. Default 100000.
+	// one (about 1 KB) until the session closes; beyond the limit (counted
+	// 5 times a second) the node closes the session (Cease, administrative
+	// reset, "maximum number of prefixes reached") and connects again 5 s
+	// later, so a router that sends a full table cannot take the speaker
+	// past its memory limit. 0: no limit. Default 100000.
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	MaxReceivedPrefixes *int32 `json:"maxReceivedPrefixes,omitempty"`

@@ -93,3 +93,64 @@ func BenchmarkReconcileNoChange(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReceiveFlood measures what routes a router sends cost the node, which imports none of
+// them: the time until GoBGP holds 20,000 routes in the session's Adj-RIB-In (s/20k-received),
+// packed (the routes share their attributes, so an UPDATE carries hundreds) or one per UPDATE (a
+// community each, as a full table's differing AS paths make it), with no limit and with the
+// default maxReceivedPrefixes. GoBGP's own prefix limit would count the whole Adj-RIB-In after every
+// UPDATE, making routes sent one per UPDATE cost time quadratic in their number; the session counts
+// 5 times a second instead (enforcePrefixLimit), so the limit should cost nothing here.
+func BenchmarkReceiveFlood(b *testing.B) {
+	const flood = 20_000
+	const defaultLimit = 100_000 // config.DefaultMaxReceivedPrefixes
+	for i, c := range []struct {
+		name         string
+		onePerUpdate bool
+		limit        uint32
+	}{
+		{"packed/no-limit", false, 0},
+		{"packed/limit-100000", false, defaultLimit},
+		{"one-per-update/no-limit", true, 0},
+		{"one-per-update/limit-100000", true, defaultLimit},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			port, source := basePort+70+uint16(i), fmt.Sprintf("127.0.0.%d", 70+i)
+			r := newRouter(b, routerV4, port)
+			r.addNeighbor(b, source, neighborOpts{})
+			for j := range flood {
+				p := Path{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{100, 64 + byte(j>>16), byte(j >> 8), byte(j)}), 32)}
+				if c.onePerUpdate {
+					p.Communities = []uint32{uint32(j)}
+				}
+				r.originatePath(b, p)
+			}
+			var received time.Duration
+			for range b.N {
+				s := New(Options{Logger: logr.Discard()})
+				cfg := testPeer("flood", routerV4, port, source, speakerASN)
+				cfg.MaxPrefixes = c.limit
+				start := time.Now()
+				if err := s.Reconcile(b.Context(), map[string]PeerDesired{"flood": {Config: cfg}}); err != nil {
+					b.Fatal(err)
+				}
+				ss := s.session("flood")
+				waitFor(b, 5*time.Minute, "the node to receive the flood", func() (bool, string) {
+					got := receivedCount(b, ss.srv.srv, "")
+					return got >= flood, fmt.Sprintf("received %d", got)
+				})
+				received += time.Since(start)
+				b.StopTimer()
+				if err := s.Shutdown(b.Context(), 0); err != nil {
+					b.Fatal(err)
+				}
+				waitFor(b, time.Minute, "the router to see the session end", func() (bool, string) {
+					st := r.peerStateNow(b, source)
+					return st != StateEstablished, string(st)
+				})
+				b.StartTimer()
+			}
+			b.ReportMetric(received.Seconds()/float64(b.N), "s/20k-received")
+		})
+	}
+}

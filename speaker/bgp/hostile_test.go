@@ -72,8 +72,9 @@ func TestRouteFloodIsRejected(t *testing.T) {
 }
 
 // TestPrefixLimitClosesSession: a router that sends more routes than the
-// session's MaxPrefixes gets the session closed with Cease (maximum number
-// of prefixes reached); the speaker's "BGP session lost" line says so, and
+// session's MaxPrefixes gets the session closed with Cease (administrative
+// reset, "maximum number of prefixes reached"); the speaker's "BGP session
+// lost" line says so with the count, and
 // what GoBGP held from that router is dropped with the session. A second
 // session, to a router within its limit, stays up throughout.
 func TestPrefixLimitClosesSession(t *testing.T) {

@@ -28,8 +28,8 @@ type gobgpLogger struct {
 	// exchange failed ("open message error, bad peer AS") better than the state change that follows
 	// ("invalid-msg").
 	notification atomic.Pointer[string]
-	// resetCause describes why GoBGP is about to reset an established session (a malformed
-	// message, or the prefix limit); the Peer Down that follows takes it.
+	// resetCause describes why an established session is about to be reset (a malformed message,
+	// or the prefix limit: enforcePrefixLimit); the Peer Down that follows takes it.
 	resetCause atomic.Pointer[string]
 }
 
@@ -94,12 +94,6 @@ func (l *gobgpLogger) Warn(msg string, fields gobgplog.Fields) {
 		// The only place GoBGP says what was malformed ("path total attribute length exceeds
 		// message length"); the Peer Down that follows names only the notification's code.
 		d := describeProblem(strings.TrimPrefix(msg, "Session will be reset due to "), fields)
-		l.resetCause.Store(&d)
-	case msg == "prefix limit reached":
-		// The Peer Down that follows may name only the closed connection: GoBGP records the
-		// notification it sends after it may have read the router's close. (GoBGP also warns
-		// at a percentage of the limit, which is not set.)
-		d := "the router sent more routes than maxReceivedPrefixes allows"
 		l.resetCause.Store(&d)
 	default:
 		diagnosed = false

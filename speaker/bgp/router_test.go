@@ -106,12 +106,18 @@ func (r *router) addNeighbor(t testing.TB, addr string, o neighborOpts) {
 // originate makes the router announce prefix to its neighbors.
 func (r *router) originate(t testing.TB, prefix netip.Prefix) {
 	t.Helper()
-	p, err := apiPath(Path{Prefix: prefix})
+	r.originatePath(t, Path{Prefix: prefix})
+}
+
+// originatePath is originate with the path's attributes.
+func (r *router) originatePath(t testing.TB, path Path) {
+	t.Helper()
+	p, err := apiPath(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.srv.AddPath(context.Background(), &gobgpapi.AddPathRequest{Path: p}); err != nil {
-		t.Fatalf("originating %s at the router: %v", prefix, err)
+		t.Fatalf("originating %s at the router: %v", path.Prefix, err)
 	}
 }
 

@@ -72,9 +72,10 @@ type PeerConfig struct {
 	// (TTL 1). Ignored for iBGP.
 	EBGPMultihopTTL uint8
 	// MaxPrefixes is how many routes the router may send on the session before the speaker closes
-	// it (Cease, maximum number of prefixes reached, RFC 4486) and connects again after
-	// ConnectRetryTime; 0 means no limit. No received route is ever imported, but GoBGP keeps each
-	// in the session's Adj-RIB-In until the session closes.
+	// it (Cease, administrative reset, with "maximum number of prefixes reached" as the shutdown
+	// communication; see enforcePrefixLimit) and connects again 5 s later; 0 means no limit. No
+	// received route is ever imported, but GoBGP keeps each in the session's Adj-RIB-In until the
+	// session closes.
 	MaxPrefixes uint32
 	// SourceAddress is the local address the session connects from, and so the next hop of every
 	// path. When unset, the kernel picks it from the route to Address.
