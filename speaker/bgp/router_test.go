@@ -250,12 +250,7 @@ func (r *router) receivedCount(t testing.TB, neighbor string) uint64 {
 // counts them (its Adj-RIB-In, before any import policy).
 func receivedCount(t testing.TB, srv *server.BgpServer, neighbor string) uint64 {
 	t.Helper()
-	var n uint64
-	err := srv.ListPeer(context.Background(), &gobgpapi.ListPeerRequest{Address: neighbor}, func(p *gobgpapi.Peer) {
-		for _, af := range p.GetAfiSafis() {
-			n += af.GetState().GetReceived()
-		}
-	})
+	n, err := receivedRoutes(context.Background(), srv, neighbor)
 	if err != nil {
 		t.Fatalf("listing the peers of a BGP server (%q): %v", neighbor, err)
 	}

@@ -176,12 +176,8 @@ func (ss *session) enforcePrefixLimit(ctx context.Context, ps *pooledServer) {
 			return
 		case <-t.C:
 		}
-		var received uint64
-		if err := ps.srv.ListPeer(ctx, &gobgpapi.ListPeerRequest{Address: addr}, func(p *gobgpapi.Peer) {
-			for _, af := range p.GetAfiSafis() {
-				received += af.GetState().GetReceived()
-			}
-		}); err != nil || received <= limit {
+		received, err := receivedRoutes(ctx, ps.srv, addr)
+		if err != nil || received <= limit {
 			continue
 		}
 		// The Peer Down that follows names only the administrative reset; the cause goes with it.
@@ -191,6 +187,18 @@ func (ss *session) enforcePrefixLimit(ctx context.Context, ps *pooledServer) {
 			ss.log.Info("Could not close a BGP session over its prefix limit", "peer", ss.name, "address", addr, "error", err.Error())
 		}
 	}
+}
+
+// receivedRoutes is how many routes srv holds from neighbor (every neighbor when ""), in every
+// family: GoBGP's Adj-RIB-In count, before the import policy.
+func receivedRoutes(ctx context.Context, srv *server.BgpServer, neighbor string) (uint64, error) {
+	var n uint64
+	err := srv.ListPeer(ctx, &gobgpapi.ListPeerRequest{Address: neighbor}, func(p *gobgpapi.Peer) {
+		for _, af := range p.GetAfiSafis() {
+			n += af.GetState().GetReceived()
+		}
+	})
+	return n, err
 }
 
 // idleHoldAfterReset is the seconds GoBGP waits after a reset before it connects again: its fixed
