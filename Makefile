@@ -87,7 +87,7 @@ test: testbin ## Run unit and integration tests (real kube-apiserver + etcd from
 bench: testbin build lab-deps ## Run the benchmarks and print their figures (the controller's against the real apiserver, the lab's convergence; root, FRR).
 	go test -run='^$$' -bench=. -benchmem ./allocator/ ./config/ ./speaker/...
 	go test -tags integration -run='^$$' -bench='Grant2000Services|Backlog2000Services|StandbyTakeover' -benchtime=1x -timeout 20m -v ./controllers/ | grep -E 'Benchmark|Services from|backlogged|takeover|ok|FAIL'
-	go test -tags e2e -run='^$$' -bench='Convergence|BFDFailover|Layer2Failover|StatusWrites' -benchtime=1x -timeout 60m -v ./e2e/
+	go test -tags e2e -run='^$$' -bench='Convergence|BFDFailover|Layer2Failover|StatusWrites|LoopBeforeKubeProxy' -benchtime=1x -timeout 60m -v ./e2e/
 
 .PHONY: soak
 soak: build testbin lab-deps ## One hour (SOAK_DURATION=10m to shorten) of Service and endpoint churn in the lab (root, FRR): prints RSS, goroutines and apiserver request rates of the controller and speakers at start/middle/end, duplicates, moved addresses and failed requests.
@@ -215,6 +215,3 @@ export SEAMARK_KUBE_PROXY_MODE := $(KUBE_PROXY_MODE)
 e2e: build testbin lab-deps ## Run the end-to-end suite against the lab (root, FRR; KUBE_PROXY_MODE=iptables for kube-proxy's other mode).
 	go test $(GO_TEST_FLAGS) -tags e2e -timeout 30m -v ./e2e/
 
-.PHONY: e2e-open-bugs
-e2e-open-bugs: build testbin lab-deps ## Run the lab scenarios that still lose requests intermittently (speaker restart during an apiserver outage, hostile peers); not in CI.
-	SEAMARK_E2E_OPEN_BUGS=1 go test $(GO_TEST_FLAGS) -tags e2e -timeout 30m -v -run 'TestSpeakerRestartDuringOutage|TestHostilePeers' ./e2e/

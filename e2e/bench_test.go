@@ -202,10 +202,7 @@ func benchMoves(b *testing.B, l *lab.Lab, ctx context.Context, w *lab.RouteWatch
 	if _, err := l.CreateService(ctx, ns, app, app, lab.ServiceOptions{Local: true}); err != nil {
 		b.Fatal(err)
 	}
-	got, err := l.WaitIngress(ctx, ns, app, time.Minute)
-	if err != nil {
-		b.Fatal(err)
-	}
+	got := waitIngress(b, l, ctx, ns, app)
 	prefix := netip.PrefixFrom(got[0], 32)
 	only := func(n lab.Node) func(lab.RouteChange) bool {
 		return func(c lab.RouteChange) bool {

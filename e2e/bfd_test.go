@@ -140,7 +140,7 @@ func (r cableRig) plug(t testing.TB) time.Duration {
 		return c.Prefix.String() == r.prefix && slices.Equal(got, r.all)
 	})
 	if err != nil {
-		t.Fatalf("after plugging %s's cable back the router's route did not return to %v: %v", r.n.Name, r.all, err)
+		fatal(t, "after plugging %s's cable back the router's route did not return to %v: %v", r.n.Name, r.all, err)
 	}
 	return c.At.Sub(pluggedAt)
 }
@@ -208,7 +208,7 @@ func TestBFD(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c.Established == 0 {
-			t.Fatalf("the router's counters of %s read as %+v: not parsed", n.Addr, c)
+			fatal(t, "the router's counters of %s read as %+v: not parsed", n.Addr, c)
 		}
 		p, _, err := bfdPeerOf(l, n.Addr.String())
 		if err != nil {
@@ -239,10 +239,10 @@ func TestBFD(t *testing.T) {
 		// FRR computes the epoch from the uptime: it may move by a
 		// second without a reset; the counters do not.
 		if c.Established != w.bgp.Established || c.Dropped != w.bgp.Dropped {
-			t.Errorf("changing the BFD timers reset the router's BGP session with %s: counters %+v, before %+v", n.Name, c, w.bgp)
+			errorf(t, "changing the BFD timers reset the router's BGP session with %s: counters %+v, before %+v", n.Name, c, w.bgp)
 		}
 		if p.Uptime < w.bfd.Uptime {
-			t.Errorf("changing the BFD timers reset the router's BFD session with %s: up %ds, %ds before", n.Name, p.Uptime, w.bfd.Uptime)
+			errorf(t, "changing the BFD timers reset the router's BFD session with %s: up %ds, %ds before", n.Name, p.Uptime, w.bfd.Uptime)
 		}
 	}
 	if t.Failed() {
@@ -252,7 +252,7 @@ func TestBFD(t *testing.T) {
 
 	took, ok := rig.cut(t, 5*time.Second)
 	if !ok {
-		t.Fatalf("with BFD at 300ms×3, %s's next hop was still in the router's route for %s 5s after its cable was pulled; changes: %v", n1.Name, prefix, w.Changes())
+		fatal(t, "with BFD at 300ms×3, %s's next hop was still in the router's route for %s 5s after its cable was pulled; changes: %v", n1.Name, prefix, w.Changes())
 	}
 	t.Logf("BFD 300ms×3: %s's cable pulled → its next hop left the router's kernel route in %s", n1.Name, took.Round(time.Millisecond))
 	wantNextHops(t, l, prefix, addrs(others...))
@@ -273,14 +273,14 @@ func TestBFD(t *testing.T) {
 	wantSessions(t, l)
 	wantNextHops(t, l, prefix, all)
 	if took, ok := rig.cut(t, 3*time.Second); ok {
-		t.Fatalf("with BFD off, %s's next hop left the router's route %s after its cable was pulled, before 3s: the scenario cannot tell BFD from no BFD", n1.Name, took.Round(time.Millisecond))
+		fatal(t, "with BFD off, %s's next hop left the router's route %s after its cable was pulled, before 3s: the scenario cannot tell BFD from no BFD", n1.Name, took.Round(time.Millisecond))
 	}
 	hops, err := l.KernelNextHops(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(hops, n1.Addr.String()) {
-		t.Fatalf("with BFD off, %s's next hop is gone from the router's route 3s after the cut (hops %v) with no change recorded", n1.Name, hops)
+		fatal(t, "with BFD off, %s's next hop is gone from the router's route 3s after the cut (hops %v) with no change recorded", n1.Name, hops)
 	}
 	t.Logf("BFD off: %s's next hop still in the router's kernel route 3s after its cable was pulled (hold time 9s)", n1.Name)
 	// Plugged back within the hold time, the session never went: the
@@ -386,7 +386,7 @@ func TestBFDSpeakerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !l.WaitExit(speaker, 10*time.Second) {
-		t.Fatalf("speaker of %s survived SIGKILL", n1.Name)
+		fatal(t, "speaker of %s survived SIGKILL", n1.Name)
 	}
 	wantBFDNotUp(t, l, []lab.Node{n1})
 	wantNextHops(t, l, kept, addrs(l.NodeList[1:]...))
@@ -411,7 +411,7 @@ func TestBFDSpeakerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(hops) != 0 {
-		t.Fatalf("after %s's speaker restarted the router's kernel still routes the deleted Service's %s via %v", n1.Name, gone, hops)
+		fatal(t, "after %s's speaker restarted the router's kernel still routes the deleted Service's %s via %v", n1.Name, gone, hops)
 	}
 	t.Logf("%s's speaker killed and restarted with BFD on: BFD back up at the router, %s via %v, no path for the deleted Service's %s", n1.Name, kept, all, gone)
 }

@@ -112,7 +112,7 @@ func chaosDuration(t *testing.T) time.Duration {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		t.Fatalf("SEAMARK_CHAOS_DURATION=%q: want a positive duration such as 3m", s)
+		fatal(t, "SEAMARK_CHAOS_DURATION=%q: want a positive duration such as 3m", s)
 	}
 	return d
 }
@@ -125,7 +125,7 @@ func chaosSeed(t *testing.T) uint64 {
 	}
 	seed, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {
-		t.Fatalf("SEAMARK_CHAOS_SEED=%q: want an unsigned integer", s)
+		fatal(t, "SEAMARK_CHAOS_SEED=%q: want an unsigned integer", s)
 	}
 	return seed
 }
@@ -199,7 +199,7 @@ func TestAddressWatchDetects(t *testing.T) {
 				w.observe(s)
 			}
 			if len(w.duplicates) != tt.duplicates || len(w.moved) != tt.mov {
-				t.Fatalf("duplicates %v, moved %v; want %d and %d", w.duplicates, w.moved, tt.duplicates, tt.mov)
+				fatal(t, "duplicates %v, moved %v; want %d and %d", w.duplicates, w.moved, tt.duplicates, tt.mov)
 			}
 		})
 	}
@@ -209,17 +209,17 @@ func TestAddressWatchDetects(t *testing.T) {
 func TestChaosScheduleReplays(t *testing.T) {
 	a, b := chaosSchedule(42, 3*time.Minute, 2, 3), chaosSchedule(42, 3*time.Minute, 2, 3)
 	if !slices.Equal(a, b) {
-		t.Fatalf("seed 42 gave %v, then %v", a, b)
+		fatal(t, "seed 42 gave %v, then %v", a, b)
 	}
 	seen := map[faultKind]bool{}
 	for _, f := range a {
 		seen[f.Kind] = true
 		if f.At >= 3*time.Minute {
-			t.Fatalf("fault %+v after the end", f)
+			fatal(t, "fault %+v after the end", f)
 		}
 	}
 	if len(seen) != len(faultKinds) {
-		t.Fatalf("3 minutes of faults have kinds %v, want all %v", seen, faultKinds)
+		fatal(t, "3 minutes of faults have kinds %v, want all %v", seen, faultKinds)
 	}
 }
 
@@ -320,10 +320,7 @@ func TestChaos(t *testing.T) {
 		want[name] = hops
 	}
 	for name, hops := range want {
-		a, err := l.WaitIngress(ctx, ns, name, 60*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := waitIngress(t, l, ctx, ns, name)
 		wantNextHops(t, l, hostPrefix(a[0]), hops)
 		urls = append(urls, lab.URL(a[0]))
 	}
@@ -509,19 +506,19 @@ func TestChaos(t *testing.T) {
 	t.Logf("Chaos, seed %d, %s: %d requests to %d Services, %d failed before any fault; %d Services churned; %d address snapshots: %d duplicates, %d moved; restarts %v\n%s",
 		seed, duration, requests, len(urls), unattributed, churned, watch.snapshots, len(watch.duplicates), len(watch.moved), sup.Restarts(), b.String())
 	if len(watch.duplicates) > 0 || len(watch.moved) > 0 {
-		t.Errorf("duplicates %v; moved %v", watch.duplicates, watch.moved)
+		errorf(t, "duplicates %v; moved %v", watch.duplicates, watch.moved)
 	}
 	watchMu.Unlock()
 	if unattributed > 0 {
-		t.Errorf("%d requests failed before the first fault", unattributed)
+		errorf(t, "%d requests failed before the first fault", unattributed)
 	}
 	for _, k := range faultKinds {
 		if tl := per[k]; tl.failed > 0 && tl.window > lossBound[k] {
-			t.Errorf("%s: %d requests failed, the last %s after the fault, beyond the bound of %s (seed %d)", k, tl.failed, tl.window.Round(time.Millisecond), lossBound[k], seed)
+			errorf(t, "%s: %d requests failed, the last %s after the fault, beyond the bound of %s (seed %d)", k, tl.failed, tl.window.Round(time.Millisecond), lossBound[k], seed)
 		}
 	}
 	if requests < int(duration/chaosInterval) {
-		t.Errorf("only %d requests were sent: the scenario proves little", requests)
+		errorf(t, "only %d requests were sent: the scenario proves little", requests)
 	}
 
 	// The control: with a speaker stopped, the converged check fails.

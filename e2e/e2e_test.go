@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -82,7 +83,7 @@ func setup(t *testing.T, ns string) (*lab.Lab, context.Context) {
 	ctx := context.Background()
 	l := theLab
 	if err := l.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatalf("creating namespace %s: %v", ns, err)
+		fatal(t, "creating namespace %s: %v", ns, err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -90,7 +91,7 @@ func setup(t *testing.T, ns string) (*lab.Lab, context.Context) {
 			l.Dump(ctx, &b)
 			t.Log("Lab state after the failure:\n" + b.String())
 			// CI shows the end of a failed test's output: say again why.
-			if msg, ok := failures.Load(t.Name()); ok {
+			for _, msg := range failures.of(t.Name()) {
 				t.Logf("%s failed (above the lab state): %s", t.Name(), msg)
 			}
 		}
@@ -98,15 +99,51 @@ func setup(t *testing.T, ns string) (*lab.Lab, context.Context) {
 	return l, ctx
 }
 
-// failures holds, by test name, the message fatal gave: setup's cleanup
-// repeats it after the lab's dump.
-var failures sync.Map
+// failures holds, by test name, the messages errorf and fatal gave:
+// setup's cleanup repeats them after the lab's dump, which would otherwise
+// push them out of the end of the output that CI shows.
+var failures failureLog
+
+type failureLog struct {
+	mu   sync.Mutex
+	msgs map[string][]string
+}
+
+func (f *failureLog) add(name, msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.msgs == nil {
+		f.msgs = map[string][]string{}
+	}
+	f.msgs[name] = append(f.msgs[name], msg)
+}
+
+func (f *failureLog) of(name string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, n := range slices.Sorted(maps.Keys(f.msgs)) {
+		// A subtest's failures are its parent's too.
+		if n == name || strings.HasPrefix(n, name+"/") {
+			out = append(out, f.msgs[n]...)
+		}
+	}
+	return out
+}
+
+// errorf fails the test like t.Errorf and records why for setup's cleanup.
+func errorf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	failures.add(t.Name(), msg)
+	t.Error(msg)
+}
 
 // fatal fails the test like t.Fatalf and records why for setup's cleanup.
 func fatal(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
-	failures.Store(t.Name(), msg)
+	failures.add(t.Name(), msg)
 	t.Fatal(msg)
 }
 
@@ -160,7 +197,7 @@ func wantNextHops(t testing.TB, l *lab.Lab, prefix string, want []string) {
 // and the pods saw exactly the source addresses clients (each at least
 // once): the client's own under externalTrafficPolicy Local, the entry
 // nodes' under Cluster, where kube-proxy masquerades.
-func wantReplies(t *testing.T, l *lab.Lab, url string, n int, backends []lab.Node, clients []string) lab.FetchResult {
+func wantReplies(t testing.TB, l *lab.Lab, url string, n int, backends []lab.Node, clients []string) lab.FetchResult {
 	t.Helper()
 	var res lab.FetchResult
 	slices.Sort(clients)
@@ -216,14 +253,28 @@ func serviceAddr(t testing.TB, l *lab.Lab, ctx context.Context, ns, name string,
 	if _, err := l.CreateService(ctx, ns, name, name, o); err != nil {
 		t.Fatal(err)
 	}
+	got := waitIngress(t, l, ctx, ns, name)
+	if len(got) != 1 {
+		fatal(t, "Service %s/%s got addresses %v, want one", ns, name, got)
+	}
+	return got[0]
+}
+
+// waitIngress waits for Service ns/name's addresses, then for every
+// node's kube-proxy to have rules for them: no test sends a request to a
+// new Service before that (lab.WaitKubeProxyRules says why: a request
+// that enters a node earlier loops, and its conntrack entry fails a
+// later request that reuses its source port for two minutes).
+func waitIngress(t testing.TB, l *lab.Lab, ctx context.Context, ns, name string) []netip.Addr {
+	t.Helper()
 	got, err := l.WaitIngress(ctx, ns, name, 60*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 {
-		t.Fatalf("Service %s/%s got addresses %v, want one", ns, name, got)
+	if err := l.WaitKubeProxyRules(ctx, got, 60*time.Second); err != nil {
+		fatal(t, "Service %s/%s: %v", ns, name, err)
 	}
-	return got[0]
+	return got
 }
 
 // Scenario 1: pool + peer + advertisement give a LoadBalancer Service an
@@ -235,7 +286,7 @@ func TestECMPOverAllNodes(t *testing.T) {
 	l, ctx := setup(t, "e2e-ecmp")
 	addr := serviceAddr(t, l, ctx, "e2e-ecmp", "web", l.NodeList, lab.ServiceOptions{})
 	if !netip.MustParsePrefix(lab.PoolCIDR).Contains(addr) {
-		t.Fatalf("Service got %s, outside the pool %s", addr, lab.PoolCIDR)
+		fatal(t, "Service got %s, outside the pool %s", addr, lab.PoolCIDR)
 	}
 	wantNextHops(t, l, hostPrefix(addr), addrs(l.NodeList...))
 	res := wantReplies(t, l, lab.URL(addr), 300, l.NodeList, addrs(l.NodeList...))
@@ -262,14 +313,8 @@ func TestClientSourceAddress(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	local, err := l.WaitIngress(ctx, ns, "local", 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster, err := l.WaitIngress(ctx, ns, "cluster", 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := waitIngress(t, l, ctx, ns, "local")
+	cluster := waitIngress(t, l, ctx, ns, "cluster")
 
 	wantNextHops(t, l, hostPrefix(local[0]), addrs(n1))
 	res := wantReplies(t, l, lab.URL(local[0]), 60, []lab.Node{n1}, fromClient())
@@ -285,7 +330,7 @@ func TestClientSourceAddress(t *testing.T) {
 	}
 	t.Logf("Cluster: the pod saw %v; %d of %d requests entered through another node", res.ByClient(), crossed, res.Requests)
 	if crossed == 0 {
-		t.Fatalf("no request entered through a node without the pod: %v", res.Replies)
+		fatal(t, "no request entered through a node without the pod: %v", res.Replies)
 	}
 }
 
@@ -320,10 +365,10 @@ func TestWrongAnnouncementLosesTraffic(t *testing.T) {
 	}
 	t.Logf("With a path through %s as well: %d of %d requests failed (%s); replies %v", n3.Name, res.Errors, res.Requests, res.LastError, res.Replies)
 	if res.Errors == 0 {
-		t.Fatalf("no request failed although the router sends part of them to %s, which has no endpoint: the suite cannot see a wrong announcement", n3.Name)
+		fatal(t, "no request failed although the router sends part of them to %s, which has no endpoint: the suite cannot see a wrong announcement", n3.Name)
 	}
 	if got := keys(res.ByNode()); len(got) > 0 && !slices.Equal(got, []string{n1.Name}) {
-		t.Fatalf("answered by pods on %v, want only %s", got, n1.Name)
+		fatal(t, "answered by pods on %v, want only %s", got, n1.Name)
 	}
 
 	if err := a.Stop(); err != nil {
@@ -352,12 +397,9 @@ func TestHealthCheckNodePort(t *testing.T) {
 		t.Fatal(err)
 	}
 	if svc.Spec.HealthCheckNodePort == 0 {
-		t.Fatalf("Service %s/%s has no healthCheckNodePort", ns, app)
+		fatal(t, "Service %s/%s has no healthCheckNodePort", ns, app)
 	}
-	got, err := l.WaitIngress(ctx, ns, app, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := waitIngress(t, l, ctx, ns, app)
 	prefix := hostPrefix(got[0])
 	// consistent checks that the nodes whose health check answers 200 are
 	// want, that every other node answers 503, and that FRR has paths from
@@ -435,7 +477,7 @@ func TestInternalTrafficPolicyLocal(t *testing.T) {
 	for rep := range res.Counts() {
 		n, _ := l.NodeByAddr(rep.Client)
 		if n.Name != rep.Node {
-			t.Fatalf("a request that entered through %s (%s) was answered by %s on %s", n.Name, rep.Client, rep.Pod, rep.Node)
+			fatal(t, "a request that entered through %s (%s) was answered by %s on %s", n.Name, rep.Client, rep.Pod, rep.Node)
 		}
 	}
 	t.Logf("Replies: %v", res.Replies)
@@ -452,11 +494,7 @@ func TestLocalPolicyFollowsReadiness(t *testing.T) {
 	if _, err := l.CreateService(ctx, ns, app, app, lab.ServiceOptions{Local: true}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := l.WaitIngress(ctx, ns, app, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := got[0]
+	addr := waitIngress(t, l, ctx, ns, app)[0]
 	wantNextHops(t, l, hostPrefix(addr), addrs(n1))
 	wantReplies(t, l, lab.URL(addr), 100, []lab.Node{n1}, fromClient())
 
@@ -475,7 +513,7 @@ func TestLocalPolicyFollowsReadiness(t *testing.T) {
 		peers = append(peers, p.Peer)
 	}
 	if want := []string{n2.Addr.String()}; !slices.Equal(peers, want) {
-		t.Fatalf("FRR has paths for %s from %v, want %v", addr, peers, want)
+		fatal(t, "FRR has paths for %s from %v, want %v", addr, peers, want)
 	}
 }
 
@@ -483,7 +521,7 @@ func TestLocalPolicyFollowsReadiness(t *testing.T) {
 func create(t *testing.T, l *lab.Lab, ctx context.Context, obj client.Object) {
 	t.Helper()
 	if err := l.Client.Create(ctx, obj); err != nil {
-		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+		fatal(t, "creating %T %s: %v", obj, obj.GetName(), err)
 	}
 	t.Cleanup(func() { _ = l.Client.Delete(ctx, obj) })
 }
@@ -533,7 +571,7 @@ func TestIPv6(t *testing.T) {
 		IPv6: true, Annotations: map[string]string{seamarkv1alpha1.AnnotationPool: "e2e-v6"},
 	})
 	if !addr.Is6() {
-		t.Fatalf("Service got %s, want an IPv6 address", addr)
+		fatal(t, "Service got %s, want an IPv6 address", addr)
 	}
 	var v6 []string
 	for _, n := range l.NodeList {
@@ -770,7 +808,7 @@ func TestBadConfiguration(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got := st[nodeAddr.String()]; got == "Established" || got == "" {
-				t.Fatalf("FRR's session with %s is %q, want down", nodeAddr, got)
+				fatal(t, "FRR's session with %s is %q, want down", nodeAddr, got)
 			}
 			time.Sleep(time.Second)
 		}
@@ -850,14 +888,14 @@ func stillRouted(t *testing.T, l *lab.Lab, addr netip.Addr, want []string) {
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
-		t.Fatalf("the router routes %s to %v, want %v still", addr, got, want)
+		fatal(t, "the router routes %s to %v, want %v still", addr, got, want)
 	}
 	res, err := l.FetchFromClient(lab.URL(addr), 30)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Errors > 0 {
-		t.Fatalf("%d of 30 requests to %s failed: %s", res.Errors, addr, res.LastError)
+		fatal(t, "%d of 30 requests to %s failed: %s", res.Errors, addr, res.LastError)
 	}
 }
 
@@ -886,7 +924,7 @@ func gracefulShutdown(p lab.BGPPath) bool {
 // startFetch starts continuous requests from sm-client to url; the test
 // stops them with the returned function, which fails the test on a
 // fetcher error. Cleanup stops them if the test ends first.
-func startFetch(t *testing.T, l *lab.Lab, url string) func() lab.FetchResult {
+func startFetch(t testing.TB, l *lab.Lab, url string) func() lab.FetchResult {
 	t.Helper()
 	f, err := l.StartFetch(url, 20*time.Millisecond)
 	if err != nil {
@@ -897,7 +935,7 @@ func startFetch(t *testing.T, l *lab.Lab, url string) func() lab.FetchResult {
 
 // stopFetcher returns the function that stops f and returns what it met;
 // f is stopped at the end of the test if that function was not called.
-func stopFetcher(t *testing.T, f *lab.Fetcher) func() lab.FetchResult {
+func stopFetcher(t testing.TB, f *lab.Fetcher) func() lab.FetchResult {
 	t.Helper()
 	stopped := false
 	t.Cleanup(func() {
@@ -990,7 +1028,7 @@ func TestGracefulShutdown(t *testing.T) {
 			seen = append(seen, fmt.Sprintf("+%s path without graceful-shutdown %q", time.Since(sigAt).Round(time.Millisecond), p.Communities))
 		}
 		if time.Since(sigAt) > 60*time.Second {
-			t.Fatalf("speaker of %s still runs 60s after SIGTERM; FRR saw: %v", n1.Name, seen)
+			fatal(t, "speaker of %s still runs 60s after SIGTERM; FRR saw: %v", n1.Name, seen)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -1005,20 +1043,20 @@ func TestGracefulShutdown(t *testing.T) {
 	seen = append(seen, fmt.Sprintf("+%s speaker exited, cable pulled", exitedAt.Sub(sigAt).Round(time.Millisecond)))
 	t.Logf("After SIGTERM to %s's speaker FRR saw: %s", n1.Name, strings.Join(seen, "; "))
 	if gshutAt.IsZero() {
-		t.Fatalf("FRR never had %s's path with graceful-shutdown (65535:0) while the speaker drained: %v", n1.Name, seen)
+		fatal(t, "FRR never had %s's path with graceful-shutdown (65535:0) while the speaker drained: %v", n1.Name, seen)
 	}
 	if withdrawnAt.IsZero() {
-		t.Fatalf("%s's path was not withdrawn before the speaker exited: %v", n1.Name, seen)
+		fatal(t, "%s's path was not withdrawn before the speaker exited: %v", n1.Name, seen)
 	}
 	wantNextHops(t, l, prefix, addrs(l.NodeList[1:]...))
 	time.Sleep(2 * time.Second) // requests with the cable pulled
 	res := stopFetch()
 	t.Logf("Continuous requests during the shutdown: %d sent, %d failed, replies %v", res.Requests, res.Errors, res.Replies)
 	if res.Requests < 50 {
-		t.Fatalf("only %d requests were sent: the scenario proves nothing", res.Requests)
+		fatal(t, "only %d requests were sent: the scenario proves nothing", res.Requests)
 	}
 	if res.Errors > 0 {
-		t.Fatalf("%d of %d requests failed during the graceful shutdown (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt())
+		fatal(t, "%d of %d requests failed during the graceful shutdown (e.g. %s at %v)", res.Errors, res.Requests, res.LastError, res.FailedAt())
 	}
 
 	if err := lab.SetCable(n1, true); err != nil {
@@ -1075,7 +1113,7 @@ func TestGracefulRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !l.WaitExit(speaker, 10*time.Second) {
-			t.Fatalf("speaker of %s survived SIGKILL", n1.Name)
+			fatal(t, "speaker of %s survived SIGKILL", n1.Name)
 		}
 		eventually(t, 30*time.Second, "the router noticed that "+n1.Name+" went away", func() error {
 			st, err := l.SessionStates()
@@ -1110,7 +1148,7 @@ func TestGracefulRestart(t *testing.T) {
 		// after the route is back (a failed request takes its whole 1 s
 		// timeout, so how many were sent says little).
 		if !res.FirstReply.Before(killedAt) || !res.LastReply.After(routedAt) {
-			t.Fatalf("replies from %s to %s do not span the kill at %s and the route's return at %s: the scenario proves nothing",
+			fatal(t, "replies from %s to %s do not span the kill at %s and the route's return at %s: the scenario proves nothing",
 				res.FirstReply.Format(time.StampMilli), res.LastReply.Format(time.StampMilli), killedAt.Format(time.StampMilli), routedAt.Format(time.StampMilli))
 		}
 		return res
@@ -1119,10 +1157,10 @@ func TestGracefulRestart(t *testing.T) {
 	t.Run("disabled: requests fail (control)", func(t *testing.T) {
 		wantSessions(t, l)
 		if ok, err := l.GracefulRestartNegotiated(n1.Addr.String()); err != nil || ok {
-			t.Fatalf("graceful restart negotiated with %s: %v (%v), want not", n1.Name, ok, err)
+			fatal(t, "graceful restart negotiated with %s: %v (%v), want not", n1.Name, ok, err)
 		}
 		if res := crashAndRestart(t); res.Errors == 0 {
-			t.Fatalf("no request failed while %s's speaker was down without graceful restart: the scenario cannot see loss", n1.Name)
+			fatal(t, "no request failed while %s's speaker was down without graceful restart: the scenario cannot see loss", n1.Name)
 		}
 	})
 
@@ -1145,7 +1183,7 @@ func TestGracefulRestart(t *testing.T) {
 		wantNextHops(t, l, prefix, addrs(n1))
 		wantReplies(t, l, lab.URL(addr), 30, []lab.Node{n1}, fromClient())
 		if res := crashAndRestart(t); res.Errors > 0 {
-			t.Fatalf("%d of %d requests failed across the restart of %s's speaker with graceful restart (e.g. %s at %v)",
+			fatal(t, "%d of %d requests failed across the restart of %s's speaker with graceful restart (e.g. %s at %v)",
 				res.Errors, res.Requests, n1.Name, res.LastError, res.FailedAt())
 		}
 	})
@@ -1184,7 +1222,7 @@ func TestLayer2Client(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.String() != mac.String() || got6.String() != mac.String() {
-		t.Fatalf("ARP says %s is at %s, NDP says %s is at %s; %s's fabric link is %s", n1.Addr, got, n1.AddrV6, got6, n1.Name, mac)
+		fatal(t, "ARP says %s is at %s, NDP says %s is at %s; %s's fabric link is %s", n1.Addr, got, n1.AddrV6, got6, n1.Name, mac)
 	}
 	// A connection attempt (refused: nothing listens on port 9) makes the
 	// kernel resolve the address into its neighbour table.
@@ -1193,7 +1231,7 @@ func TestLayer2Client(t *testing.T) {
 		return c.Addr == n1.Addr && strings.EqualFold(c.LLAddr, mac.String()) && !c.Deleted
 	})
 	if err != nil {
-		t.Fatalf("neighbour changes %+v: %v", w.Changes(), err)
+		fatal(t, "neighbour changes %+v: %v", w.Changes(), err)
 	}
 	t.Logf("sm-l2client learnt %s at %s (%s) %s after the start", c.Addr, c.LLAddr, c.State, c.At.Sub(start).Round(time.Millisecond))
 }

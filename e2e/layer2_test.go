@@ -44,12 +44,9 @@ func l2Service(t testing.TB, l *lab.Lab, ctx context.Context, ns, name, app stri
 	t.Cleanup(func() {
 		_ = l.Client.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
 	})
-	got, err := l.WaitIngress(ctx, ns, name, 60*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := waitIngress(t, l, ctx, ns, name)
 	if len(got) != 1 {
-		t.Fatalf("Service %s/%s got addresses %v, want one", ns, name, got)
+		fatal(t, "Service %s/%s got addresses %v, want one", ns, name, got)
 	}
 	return got[0]
 }
@@ -171,7 +168,7 @@ func wantFetch(t testing.TB, l *lab.Lab, addr netip.Addr, n int) lab.FetchResult
 		t.Fatal(err)
 	}
 	if res.Errors > 0 || res.Requests != n {
-		t.Fatalf("%d of %d requests from %s to %s failed (e.g. %s)", res.Errors, res.Requests, lab.NetnsL2Client, addr, res.LastError)
+		fatal(t, "%d of %d requests from %s to %s failed (e.g. %s)", res.Errors, res.Requests, lab.NetnsL2Client, addr, res.LastError)
 	}
 	return res
 }
@@ -200,7 +197,7 @@ func TestLayer2OneOwnerPerAddress(t *testing.T) {
 	t.Logf("12 addresses, held per node %v", held)
 	for n, c := range held {
 		if c > 8 {
-			t.Errorf("%s holds %d of the 12 addresses, more than 8", n, c)
+			errorf(t, "%s holds %d of the 12 addresses, more than 8", n, c)
 		}
 	}
 	for _, a := range addrs {
@@ -220,7 +217,7 @@ func TestLayer2OneOwnerPerAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(who) != 2 {
-		t.Fatalf("control: with the router also holding %s, ARP saw %v, want two answers", a, who)
+		fatal(t, "control: with the router also holding %s, ARP saw %v, want two answers", a, who)
 	}
 }
 
@@ -291,7 +288,7 @@ const seamarkPool = "seamark.io/pool"
 func restartSpeaker(t testing.TB, l *lab.Lab, n lab.Node, extra []string) {
 	t.Helper()
 	if !l.WaitExit(lab.SpeakerProcess(n), 15*time.Second) {
-		t.Fatalf("%s's speaker did not exit", n.Name)
+		fatal(t, "%s's speaker did not exit", n.Name)
 	}
 	if err := l.StartSpeaker(n, extra); err != nil {
 		t.Fatal(err)
@@ -326,7 +323,7 @@ func TestLayer2Failover(t *testing.T) {
 	defer w.Stop()
 	wantFetch(t, l, addr, 5)
 	if got, err := lab.Neigh(addr); err != nil || got.LLAddr != mac(t, owner) {
-		t.Fatalf("sm-l2client's entry for %s is %+v (%v), want %s's %s", addr, got, err, owner.Name, mac(t, owner))
+		fatal(t, "sm-l2client's entry for %s is %+v (%v), want %s's %s", addr, got, err, owner.Name, mac(t, owner))
 	}
 
 	t.Run("crash", func(t *testing.T) {
@@ -341,14 +338,14 @@ func TestLayer2Failover(t *testing.T) {
 		}
 		c, err := neighAt(t, w, crashAt, 10*time.Second, addr, next)
 		if err != nil {
-			t.Fatalf("after %s's crash the client's entry for %s never moved to %s: %v; changes %+v", owner.Name, addr, next.Name, err, w.Changes())
+			fatal(t, "after %s's crash the client's entry for %s never moved to %s: %v; changes %+v", owner.Name, addr, next.Name, err, w.Changes())
 		}
 		time.Sleep(time.Second)
 		res := stop()
 		t.Logf("%s crashed: the client's entry for %s moved to %s after %s; %d of %d requests failed meanwhile",
 			owner.Name, addr, next.Name, c.At.Sub(crashAt).Round(time.Millisecond), res.Errors, res.Requests)
 		if res.LastReply.Before(c.At) {
-			t.Fatalf("no request was answered after the entry moved (last reply %s, moved %s)", res.LastReply, c.At)
+			fatal(t, "no request was answered after the entry moved (last reply %s, moved %s)", res.LastReply, c.At)
 		}
 		wantFetch(t, l, addr, 20)
 		wantOwner(t, l, ctx, addr, next, 10*time.Second)
@@ -374,7 +371,7 @@ func TestLayer2Failover(t *testing.T) {
 		restartSpeaker(t, l, owner, nil)
 		c, err := neighAt(t, w, startAt, 20*time.Second, addr, owner)
 		if err != nil {
-			t.Fatalf("the restarted %s did not take %s back: %v", owner.Name, addr, err)
+			fatal(t, "the restarted %s did not take %s back: %v", owner.Name, addr, err)
 		}
 		t.Logf("restarted %s took %s back %s after its start", owner.Name, addr, c.At.Sub(startAt).Round(time.Millisecond))
 		// Past the third gratuitous ARP (+2.2 s) of everything it took.
@@ -387,7 +384,7 @@ func TestLayer2Failover(t *testing.T) {
 				continue
 			}
 			if elect(ch.Addr, l.NodeList...).Name != owner.Name {
-				t.Errorf("the restarted %s claimed %s, which %s wins (%+v)", owner.Name, ch.Addr, elect(ch.Addr, l.NodeList...).Name, ch)
+				errorf(t, "the restarted %s claimed %s, which %s wins (%+v)", owner.Name, ch.Addr, elect(ch.Addr, l.NodeList...).Name, ch)
 			}
 		}
 		wantOwner(t, l, ctx, addr, owner, 10*time.Second)
@@ -406,7 +403,7 @@ func TestLayer2Failover(t *testing.T) {
 		}
 		c, err := neighAt(t, w, termAt, 10*time.Second, addr, next)
 		if err != nil {
-			t.Fatalf("after SIGTERM to %s's speaker the client's entry for %s never moved to %s: %v", owner.Name, addr, next.Name, err)
+			fatal(t, "after SIGTERM to %s's speaker the client's entry for %s never moved to %s: %v", owner.Name, addr, next.Name, err)
 		}
 		time.Sleep(time.Second)
 		res := stop()
@@ -426,11 +423,11 @@ func TestLayer2Failover(t *testing.T) {
 				straddled++
 				continue
 			}
-			t.Errorf("a request from %s to %s failed, not in flight when the client's entry moved at %s (%s; %d of %d failed)",
+			errorf(t, "a request from %s to %s failed, not in flight when the client's entry moved at %s (%s; %d of %d failed)",
 				f.From.Format(time.StampMicro), f.To.Format(time.StampMicro), c.At.Format(time.StampMicro), res.LastError, res.Errors, res.Requests)
 		}
 		if straddled > 1 || res.Errors != len(res.Failed) {
-			t.Errorf("%d requests failed across the handover (%d in flight when the entry moved), want at most the one in flight: %s", res.Errors, straddled, res.LastError)
+			errorf(t, "%d requests failed across the handover (%d in flight when the entry moved), want at most the one in flight: %s", res.Errors, straddled, res.LastError)
 		}
 		restartSpeaker(t, l, owner, nil)
 		wantOwner(t, l, ctx, addr, owner, 20*time.Second)
@@ -450,7 +447,7 @@ func TestLayer2LocalFollowsEndpoint(t *testing.T) {
 	addr := l2Service(t, l, ctx, ns, app, app, lab.ServiceOptions{Local: true})
 	wantOwner(t, l, ctx, addr, n1, 30*time.Second)
 	if res := wantFetch(t, l, addr, 20); !slices.Equal(keys(res.ByNode()), []string{n1.Name}) {
-		t.Fatalf("replies came from pods on %v, want %s only", res.ByNode(), n1.Name)
+		fatal(t, "replies came from pods on %v, want %s only", res.ByNode(), n1.Name)
 	}
 	w, err := l.WatchNeigh()
 	if err != nil {
@@ -462,7 +459,7 @@ func TestLayer2LocalFollowsEndpoint(t *testing.T) {
 	moveEndpoint(t, l, ctx, ns, app, n1, n2)
 	c, err := neighAt(t, w, moveAt, 10*time.Second, addr, n2)
 	if err != nil {
-		t.Fatalf("the client's entry for %s did not move to %s with the endpoint: %v", addr, n2.Name, err)
+		fatal(t, "the client's entry for %s did not move to %s with the endpoint: %v", addr, n2.Name, err)
 	}
 	time.Sleep(time.Second)
 	res := stop()
@@ -470,7 +467,7 @@ func TestLayer2LocalFollowsEndpoint(t *testing.T) {
 		n1.Name, n2.Name, c.At.Sub(moveAt).Round(time.Millisecond), res.Errors, res.Requests)
 	wantOwner(t, l, ctx, addr, n2, 10*time.Second)
 	if res := wantFetch(t, l, addr, 20); !slices.Equal(keys(res.ByNode()), []string{n2.Name}) {
-		t.Fatalf("replies came from pods on %v, want %s only", res.ByNode(), n2.Name)
+		fatal(t, "replies came from pods on %v, want %s only", res.ByNode(), n2.Name)
 	}
 }
 
@@ -530,14 +527,14 @@ func TestLayer2IPv6AndUnicastProbes(t *testing.T) {
 		for _, c := range got {
 			states = append(states, c.State)
 			if strings.Contains(c.State, "FAILED") || c.Deleted {
-				t.Errorf("the client's entry for %s went %s: %+v", tc.addr, c.State, got)
+				errorf(t, "the client's entry for %s went %s: %+v", tc.addr, c.State, got)
 			}
 			if strings.Contains(c.State, "REACHABLE") && strings.EqualFold(c.LLAddr, mac(t, tc.owner)) {
 				reachable = true
 			}
 		}
 		if !reachable {
-			t.Errorf("the client's unicast probe of %s was not answered by %s: states %v", tc.addr, tc.owner.Name, states)
+			errorf(t, "the client's unicast probe of %s was not answered by %s: states %v", tc.addr, tc.owner.Name, states)
 		}
 		t.Logf("unicast probe of %s (owner %s): %v", tc.addr, tc.owner.Name, states)
 	}
@@ -548,7 +545,7 @@ func TestLayer2IPv6AndUnicastProbes(t *testing.T) {
 	got := probe(unused, mac(t, owner6))
 	failed := slices.ContainsFunc(got, func(c lab.NeighChange) bool { return strings.Contains(c.State, "FAILED") })
 	if !failed {
-		t.Fatalf("control: the probe of %s, which nobody owns, did not fail: %+v", unused, got)
+		fatal(t, "control: the probe of %s, which nobody owns, did not fail: %+v", unused, got)
 	}
 }
 

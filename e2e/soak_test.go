@@ -221,11 +221,10 @@ func soak(b *testing.B, l *lab.Lab, ctx context.Context) {
 		if _, err := l.CreateService(ctx, ns, name, "web", lab.ServiceOptions{}); err != nil {
 			b.Fatal(err)
 		}
-		a, err := l.WaitIngress(ctx, ns, name, time.Minute)
-		if err != nil {
-			b.Fatal(err)
-		}
+		a := waitIngress(b, l, ctx, ns, name)
 		wantNextHops(b, l, hostPrefix(a[0]), addrs(l.NodeList...))
+		// Count from a Service that has answered through every node.
+		wantReplies(b, l, lab.URL(a[0]), 30, l.NodeList, addrs(l.NodeList...))
 		f, err := l.StartFetch(lab.URL(a[0]), 200*time.Millisecond)
 		if err != nil {
 			b.Fatal(err)
@@ -315,13 +314,25 @@ func soak(b *testing.B, l *lab.Lab, ctx context.Context) {
 	s, at = sampleAll()
 	samples, sampledAt = append(samples, s), append(sampledAt, at)
 	requests, failed := 0, 0
-	for _, f := range fetchers {
+	var failures []string
+	for i, f := range fetchers {
 		res, err := f.Stop()
 		if err != nil {
 			b.Fatal(err)
 		}
 		requests += res.Requests
 		failed += res.Errors
+		// When and why, to set a failed request beside what the churn
+		// and the machine were doing then.
+		for _, sp := range res.Failed {
+			failures = append(failures, fmt.Sprintf("stable Service %d: a request from %s to %s failed", i, sp.From.Format("15:04:05.000"), sp.To.Format("15:04:05.000")))
+		}
+		if res.Errors > 0 {
+			failures = append(failures, fmt.Sprintf("stable Service %d: %d failed, the last with %s", i, res.Errors, res.LastError))
+		}
+	}
+	for _, line := range failures {
+		_, _ = fmt.Fprintln(os.Stderr, "soak: "+line)
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)

@@ -109,7 +109,7 @@ func kubectlGet(t *testing.T, l *lab.Lab, gvr schema.GroupVersionResource) strin
 		err = json.Unmarshal(body, &table)
 	}
 	if err != nil {
-		t.Fatalf("getting the %s table: %v", gvr.Resource, err)
+		fatal(t, "getting the %s table: %v", gvr.Resource, err)
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 6, 4, 3, ' ', 0) // kubectl's widths
@@ -148,7 +148,7 @@ func seamarkPlugin(t *testing.T, l *lab.Lab, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(filepath.Join(l.Bin, "kubectl-seamark"), append([]string{"--kubeconfig=" + l.Kubeconfig}, args...)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("kubectl seamark %s: %v\n%s", strings.Join(args, " "), err, out)
+		fatal(t, "kubectl seamark %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
 }
@@ -205,15 +205,15 @@ func TestExplainLocalService(t *testing.T) {
 		}
 	}
 	if l1 := lines[n1.Name]; !strings.Contains(l1, "announces over BGP to "+lab.PeerName) || strings.Contains(l1, "no local endpoint") {
-		t.Errorf("the node with the endpoint: %q, want it announcing to %s", l1, lab.PeerName)
+		errorf(t, "the node with the endpoint: %q, want it announcing to %s", l1, lab.PeerName)
 	}
 	for _, n := range l.NodeList[1:] {
 		if ln := lines[n.Name]; !strings.Contains(ln, "does not announce: no local endpoint") {
-			t.Errorf("node %s: %q, want \"no local endpoint\"", n.Name, ln)
+			errorf(t, "node %s: %q, want \"no local endpoint\"", n.Name, ln)
 		}
 	}
 	if !strings.Contains(out, "Address "+addr.String()+", pool "+lab.PoolName+", IPAllocation "+seamarkv1alpha1.AllocationName(addr)) {
-		t.Errorf("the address line is missing or wrong:\n%s", out)
+		errorf(t, "the address line is missing or wrong:\n%s", out)
 	}
 	t.Logf("kubectl seamark status\n%s", seamarkPlugin(t, l, "status"))
 	logConditions(t, l, ctx, ns, app)

@@ -270,11 +270,12 @@ func fetch(ctx context.Context, args []string) error {
 	interval := fs.Duration("interval", 20*time.Millisecond, "Pause between requests with --count=0.")
 	workers := fs.Int("workers", 1, "Requests sent in parallel (each worker sends --count).")
 	timeline := fs.Bool("timeline", false, "Record every request's outcome.")
+	watchICMP := fs.Bool("watch-icmp", true, "Record the ICMP errors received about the requests' packets (raw sockets: root).")
 	_ = fs.Parse(args)
 	if fs.NArg() != 1 {
 		return errors.New("fetch takes one URL")
 	}
 	return json.NewEncoder(os.Stdout).Encode(lab.Fetch(ctx, fs.Arg(0), lab.FetchOptions{
-		Count: *count, Timeout: *timeout, Interval: *interval, Workers: *workers, Timeline: *timeline,
+		Count: *count, Timeout: *timeout, Interval: *interval, Workers: *workers, Timeline: *timeline, WatchICMP: *watchICMP,
 	}))
 }

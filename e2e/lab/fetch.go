@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	neturl "net/url"
 	"os/exec"
 	"slices"
 	"strings"
@@ -23,9 +24,14 @@ type FetchResult struct {
 	Requests int `json:"requests"`
 	// Replies counts the replies by Reply.String().
 	Replies map[string]int `json:"replies"`
-	// Errors counts failed requests; LastError is one of them.
+	// Errors counts failed requests; LastError is one of them, followed by
+	// a summary of ICMP (FetchOptions.WatchICMP), when the client received
+	// any: which hop sent what.
 	Errors    int    `json:"errors"`
 	LastError string `json:"lastError,omitempty"`
+	// ICMP are the ICMP errors the client received about its requests'
+	// packets (at most 100), with FetchOptions.WatchICMP.
+	ICMP []ICMPError `json:"icmp,omitempty"`
 	// Failed are the failed requests (at most 100) from their start to
 	// their failure: to place the loss next to the events in the logs, and
 	// to tell a request that was in flight across an event from one that
@@ -74,6 +80,10 @@ type FetchOptions struct {
 	Workers int
 	// Timeline records every request's outcome.
 	Timeline bool
+	// WatchICMP records the ICMP errors received about the requests'
+	// packets (raw sockets: root), to name the hop behind a "no route to
+	// host".
+	WatchICMP bool
 }
 
 // Counts returns the replies with their counts.
@@ -110,6 +120,31 @@ func (r FetchResult) ByClient() map[string]int {
 // an answer that is not a lab pod's reply counts as an error. A request
 // cut short by the end of ctx is not counted.
 func Fetch(ctx context.Context, url string, o FetchOptions) FetchResult {
+	if !o.WatchICMP {
+		return fetchWorkers(ctx, url, o)
+	}
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return FetchResult{Requests: 1, Errors: 1, LastError: err.Error()}
+	}
+	dst, err := netip.ParseAddr(u.Hostname())
+	if err != nil {
+		return FetchResult{Requests: 1, Errors: 1, LastError: fmt.Sprintf("the ICMP watch needs an address in the URL: %v", err)}
+	}
+	wctx, stop := context.WithCancel(context.Background())
+	w := watchICMP(wctx, dst)
+	r := fetchWorkers(ctx, url, o)
+	// ICMP errors about the last packets arrive within a round trip.
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	r.ICMP = w.wait()
+	if s := ICMPSummary(r.ICMP); s != "" && r.Errors > 0 {
+		r.LastError += "; ICMP received: " + s
+	}
+	return r
+}
+
+func fetchWorkers(ctx context.Context, url string, o FetchOptions) FetchResult {
 	if o.Workers <= 1 {
 		return fetchLoop(ctx, url, o)
 	}

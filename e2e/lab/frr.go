@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -381,21 +382,58 @@ func (l *Lab) SetBFDProfile(rxMs, txMs, mult int) error {
 // is established with the graceful restart capability advertised and
 // received.
 func (l *Lab) GracefulRestartNegotiated(addr string) (bool, error) {
+	n, err := l.gracefulRestartInfo(addr)
+	return n.State == "Established" && n.Caps.GracefulRestart == "advertisedAndReceived", err
+}
+
+// ForwardingPreserved returns the families for which the node at addr
+// said, in the graceful restart capability of its OPEN, that it preserved
+// forwarding (RFC 4724's F bit): the router keeps what it holds as stale
+// for those until the node's End-of-RIB instead of dropping it when the
+// session comes up.
+func (l *Lab) ForwardingPreserved(addr string) ([]string, error) {
+	n, err := l.gracefulRestartInfo(addr)
+	// addressFamiliesByPeer is "none" (a string) without graceful restart.
+	var fams map[string]json.RawMessage
+	_ = json.Unmarshal(n.Caps.Families, &fams)
+	var out []string
+	for fam, f := range fams {
+		var af struct {
+			Preserved bool `json:"preserved"`
+		}
+		// FRR writes "none" instead of an object for a family without the bit.
+		if json.Unmarshal(f, &af) == nil && af.Preserved {
+			out = append(out, fam)
+		}
+	}
+	slices.Sort(out)
+	return out, err
+}
+
+type frrGracefulRestart struct {
+	State string `json:"bgpState"`
+	Caps  struct {
+		GracefulRestart string          `json:"gracefulRestart"`
+		Families        json.RawMessage `json:"addressFamiliesByPeer"`
+	} `json:"neighborCapabilities"`
+}
+
+func (l *Lab) gracefulRestartInfo(addr string) (frrGracefulRestart, error) {
 	out, err := l.Vtysh("show bgp neighbors " + addr + " json")
 	if err != nil {
-		return false, err
+		return frrGracefulRestart{}, err
 	}
-	var raw map[string]struct {
-		State string `json:"bgpState"`
-		Caps  struct {
-			GracefulRestart string `json:"gracefulRestart"`
-		} `json:"neighborCapabilities"`
-	}
+	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(out, &raw); err != nil {
-		return false, fmt.Errorf("parsing neighbor %s: %w", addr, err)
+		return frrGracefulRestart{}, fmt.Errorf("parsing neighbor %s: %w", addr, err)
 	}
-	n := raw[addr]
-	return n.State == "Established" && n.Caps.GracefulRestart == "advertisedAndReceived", nil
+	var n frrGracefulRestart
+	if b, ok := raw[addr]; ok {
+		if err := json.Unmarshal(b, &n); err != nil {
+			return n, fmt.Errorf("parsing neighbor %s: %w", addr, err)
+		}
+	}
+	return n, nil
 }
 
 // BFDPeer is one of the router's BFD sessions as `show bfd peers json`

@@ -12,10 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	gobgpapi "github.com/osrg/gobgp/v3/api"
-	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
-	"github.com/osrg/gobgp/v3/pkg/server"
 )
 
 // HostileASN is the AS of the lab's hostile routers (`seamark-lab hostile`).
@@ -48,9 +45,9 @@ type HostileOptions struct {
 var floodBase = netip.MustParseAddr("198.18.128.0")
 
 // Hostile runs a hostile router until ctx ends. It logs one line per
-// session (malformed) or per batch of routes (flood). It is not seamark's
-// code: GoBGP for the flood, hand-made BGP messages for the malformed
-// UPDATEs.
+// session, and a flood one more when it has sent every route. It is not
+// seamark's code: hand-made BGP messages, so that the lab's router costs
+// the lab's two cores next to nothing.
 func Hostile(ctx context.Context, log logr.Logger, o HostileOptions) error {
 	switch o.Mode {
 	case HostileFlood:
@@ -65,58 +62,90 @@ func hostileFlood(ctx context.Context, log logr.Logger, o HostileOptions) error 
 	if o.Routes < 1 || o.Routes > 131072 {
 		return fmt.Errorf("--routes %d: want 1 to 131072", o.Routes)
 	}
-	s := server.NewBgpServer()
-	go s.Serve()
-	defer s.Stop()
-	if err := s.StartBgp(ctx, &gobgpapi.StartBgpRequest{Global: &gobgpapi.Global{
-		Asn: HostileASN, RouterId: o.Listen.Addr().String(), ListenPort: int32(o.Listen.Port()),
-		ListenAddresses: []string{o.Listen.Addr().String()},
-	}}); err != nil {
-		return fmt.Errorf("starting GoBGP: %w", err)
+	updates, err := floodUpdates(o.Listen.Addr(), o.Routes)
+	if err != nil {
+		return err
 	}
-	if err := s.AddPeer(ctx, &gobgpapi.AddPeerRequest{Peer: &gobgpapi.Peer{
-		Conf:      &gobgpapi.PeerConf{NeighborAddress: o.Peer.String(), PeerAsn: NodeASN},
-		Timers:    &gobgpapi.Timers{Config: &gobgpapi.TimersConfig{HoldTime: 9, KeepaliveInterval: 3}},
-		Transport: &gobgpapi.Transport{PassiveMode: true},
-	}}); err != nil {
-		return fmt.Errorf("adding the node as a peer: %w", err)
+	return acceptSessions(ctx, o.Listen, func(c net.Conn) string { return floodSession(c, log, o, updates) }, log)
+}
+
+// floodRoutesPerUpdate is how many /32s one UPDATE carries: 5 bytes each,
+// within the 4,096 bytes of a BGP message with the attributes.
+const floodRoutesPerUpdate = 800
+
+// floodUpdates returns the flood's UPDATE messages: every route with the
+// same attributes, packed, so that sending 100,000 costs the lab's router
+// a few hundred writes (the node's GoBGP pays its own parsing and storing,
+// which is what the lab measures).
+func floodUpdates(nextHop netip.Addr, routes int) ([][]byte, error) {
+	attrs := []bgp.PathAttributeInterface{
+		bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP),
+		bgp.NewPathAttributeAsPath([]bgp.AsPathParamInterface{bgp.NewAs4PathParam(bgp.BGP_ASPATH_ATTR_TYPE_SEQ, []uint32{HostileASN})}),
+		bgp.NewPathAttributeNextHop(nextHop.String()),
 	}
-	const batch = 1000
-	for i := 0; i < o.Routes; i += batch {
-		var paths []*gobgpapi.Path
-		for j := i; j < min(i+batch, o.Routes); j++ {
+	var out [][]byte
+	for i := 0; i < routes; i += floodRoutesPerUpdate {
+		var nlri []*bgp.IPAddrPrefix
+		for j := i; j < min(i+floodRoutesPerUpdate, routes); j++ {
 			a := floodBase.As4()
-			v := binary.BigEndian.Uint32(a[:]) + uint32(j)
-			binary.BigEndian.PutUint32(a[:], v)
-			p, err := apiutil.NewPath(bgp.NewIPAddrPrefix(32, netip.AddrFrom4(a).String()), false, []bgp.PathAttributeInterface{
-				bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP), bgp.NewPathAttributeNextHop(o.Listen.Addr().String()),
-			}, time.Now())
-			if err != nil {
-				return err
+			binary.BigEndian.PutUint32(a[:], binary.BigEndian.Uint32(a[:])+uint32(j))
+			nlri = append(nlri, bgp.NewIPAddrPrefix(32, netip.AddrFrom4(a).String()))
+		}
+		b, err := bgp.NewBGPUpdateMessage(nil, attrs, nlri).Serialize()
+		if err != nil {
+			return nil, fmt.Errorf("encoding a flood UPDATE: %w", err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// floodSession runs one session: OPEN, KEEPALIVE, every UPDATE, then
+// KEEPALIVEs until the node closes it or the router stops.
+func floodSession(c net.Conn, log logr.Logger, o HostileOptions, updates [][]byte) string {
+	if outcome, ok := openSession(c, o.Listen.Addr()); !ok {
+		return outcome
+	}
+	_ = c.SetDeadline(time.Time{})
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := readMessageType(c); err != nil {
+				closed <- err
+				return
 			}
-			paths = append(paths, p)
 		}
-		if err := addPaths(ctx, s, paths); err != nil {
-			return err
-		}
-	}
-	log.Info("Flooding", "routes", o.Routes, "peer", o.Peer, "listen", o.Listen)
-	<-ctx.Done()
-	return nil
-}
-
-func addPaths(ctx context.Context, s *server.BgpServer, paths []*gobgpapi.Path) error {
-	for _, p := range paths {
-		if _, err := s.AddPath(ctx, &gobgpapi.AddPathRequest{TableType: gobgpapi.TableType_GLOBAL, Path: p}); err != nil {
-			return fmt.Errorf("adding a flood route: %w", err)
+	}()
+	for _, u := range updates {
+		if _, err := c.Write(u); err != nil {
+			return "writing an UPDATE: " + err.Error()
 		}
 	}
-	return nil
+	log.Info(FloodSent, "routes", o.Routes, "updates", len(updates), "peer", o.Peer)
+	ka, _ := bgp.NewBGPKeepAliveMessage().Serialize()
+	tick := time.NewTicker(3 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-closed:
+			return "the node closed the session: " + err.Error()
+		case <-tick.C:
+			if _, err := c.Write(ka); err != nil {
+				return "writing a KEEPALIVE: " + err.Error()
+			}
+		}
+	}
 }
 
-func hostileMalformed(ctx context.Context, log logr.Logger, o HostileOptions) error {
+// FloodSent is the line a flooding router logs once it has sent the node
+// every route.
+const FloodSent = "All routes sent"
+
+// acceptSessions accepts the node's sessions one after the other until ctx
+// ends, runs each with session and logs how it ended.
+func acceptSessions(ctx context.Context, listen netip.AddrPort, session func(net.Conn) string, log logr.Logger) error {
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", o.Listen.String())
+	ln, err := lc.Listen(ctx, "tcp", listen.String())
 	if err != nil {
 		return err
 	}
@@ -129,15 +158,21 @@ func hostileMalformed(ctx context.Context, log logr.Logger, o HostileOptions) er
 			}
 			return err
 		}
-		outcome := malformedSession(c, o.Listen.Addr())
+		stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+		outcome := session(c)
+		stop()
 		_ = c.Close()
 		log.Info("Session ended", "session", n, "from", c.RemoteAddr().String(), "outcome", outcome)
 	}
 }
 
-// malformedSession runs one session: OPEN, KEEPALIVE, a second of
-// Established, the malformed UPDATE; it returns what happened.
-func malformedSession(c net.Conn, id netip.Addr) string {
+func hostileMalformed(ctx context.Context, log logr.Logger, o HostileOptions) error {
+	return acceptSessions(ctx, o.Listen, func(c net.Conn) string { return malformedSession(c, o.Listen.Addr()) }, log)
+}
+
+// openSession brings a session up as the router: OPEN, KEEPALIVE, and the
+// node's of each; ok is false, with what happened, if it did not come up.
+func openSession(c net.Conn, id netip.Addr) (outcome string, ok bool) {
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
 	open := bgp.NewBGPOpenMessage(HostileASN, 9, id.String(), []bgp.OptionParameterInterface{
 		bgp.NewOptionParameterCapability([]bgp.ParameterCapabilityInterface{
@@ -146,17 +181,26 @@ func malformedSession(c net.Conn, id netip.Addr) string {
 	})
 	b, _ := open.Serialize()
 	if _, err := c.Write(b); err != nil {
-		return "writing OPEN: " + err.Error()
+		return "writing OPEN: " + err.Error(), false
 	}
 	if t, err := readMessageType(c); err != nil || t != bgp.BGP_MSG_OPEN {
-		return fmt.Sprintf("no OPEN from the node (type %d): %v", t, err)
+		return fmt.Sprintf("no OPEN from the node (type %d): %v", t, err), false
 	}
 	ka, _ := bgp.NewBGPKeepAliveMessage().Serialize()
 	if _, err := c.Write(ka); err != nil {
-		return "writing KEEPALIVE: " + err.Error()
+		return "writing KEEPALIVE: " + err.Error(), false
 	}
 	if t, err := readMessageType(c); err != nil || t != bgp.BGP_MSG_KEEPALIVE {
-		return fmt.Sprintf("no KEEPALIVE from the node (type %d): %v", t, err)
+		return fmt.Sprintf("no KEEPALIVE from the node (type %d): %v", t, err), false
+	}
+	return "", true
+}
+
+// malformedSession runs one session: OPEN, KEEPALIVE, a second of
+// Established, the malformed UPDATE; it returns what happened.
+func malformedSession(c net.Conn, id netip.Addr) string {
+	if outcome, ok := openSession(c, id); !ok {
+		return outcome
 	}
 	time.Sleep(time.Second)
 	// An UPDATE without withdrawn routes whose total path attribute

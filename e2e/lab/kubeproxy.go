@@ -105,6 +105,16 @@ func (l *Lab) startKubeProxies(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// RestartKubeProxies stops every node's kube-proxy and starts it again,
+// waiting as startKubeProxies does (a full sync from a fresh list).
+func (l *Lab) RestartKubeProxies(ctx context.Context) error {
+	var errs []error
+	for _, n := range l.NodeList {
+		errs = append(errs, l.StopProcess(KubeProxyProcess(n), 10*time.Second))
+	}
+	return errors.Join(append(errs, l.startKubeProxies(ctx))...)
+}
+
 // WaitKubeProxy waits until node n's kube-proxy answers 200 on /healthz.
 func (l *Lab) WaitKubeProxy(ctx context.Context, n Node, timeout time.Duration) error {
 	url := "http://" + netip.AddrPortFrom(n.Mgmt, KubeProxyHealthzPort).String() + "/healthz"
@@ -152,4 +162,110 @@ func (l *Lab) RulesetOf(n Node) string {
 		}
 	}
 	return b.String()
+}
+
+// KubeProxyHasAddress reports whether node n's kube-proxy has rules for
+// traffic to addr, a Service's ClusterIP or load-balancer address: in
+// nftables mode an element of its maps in `ip[6] kube-proxy` (with or
+// without endpoints), in iptables mode a rule matching `-d addr`.
+func (l *Lab) KubeProxyHasAddress(n Node, addr netip.Addr) (bool, error) {
+	family, save := "ip", "iptables-save"
+	if addr.Is6() {
+		family, save = "ip6", "ip6tables-save"
+	}
+	cmd := []string{"nft", "list", "table", family, "kube-proxy"}
+	if l.KubeProxyMode == "iptables" {
+		cmd = []string{save, "-t", "nat"}
+	}
+	out, err := NetnsExec(n.Netns, cmd...)
+	if err != nil {
+		return false, err
+	}
+	return rulesHave(l.KubeProxyMode, string(out), addr), nil
+}
+
+// rulesHave reports whether kube-proxy's rules (`nft list table` or
+// `iptables-save -t nat` output, by mode) match traffic to addr.
+func rulesHave(mode, rules string, addr netip.Addr) bool {
+	if mode == "iptables" {
+		return strings.Contains(rules, "-d "+addr.String()+"/")
+	}
+	return strings.Contains(rules, addr.String()+" . ")
+}
+
+// WaitKubeProxyRules waits until every node's kube-proxy has rules for
+// every one of addrs (KubeProxyHasAddress).
+//
+// Why the lab waits for this before the first request to a new Service:
+// the router has the route about 80 ms after the address is allocated,
+// kube-proxy its rules only after its next sync. A request that enters a
+// node before then is not translated; the node sends it back to the
+// router (its default route), which sends it to the node again, until
+// its TTL runs out ("no route to host" at the client). Worse, the node's
+// conntrack keeps that connection's untranslated entry for 120 s
+// (nf_conntrack_tcp_timeout_syn_sent), and kube-proxy's rules only
+// translate new connections: a later request that happens to reuse the
+// client's source port (Linux hands out the ports to one destination in
+// sequence, about 8 apart: the whole range turns over in about 3,500
+// connections) takes the same loop, although the rules are there. See
+// docs/operations.md.
+func (l *Lab) WaitKubeProxyRules(ctx context.Context, addrs []netip.Addr, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		var missing []string
+		var last error
+		for _, n := range l.NodeList {
+			for _, a := range addrs {
+				ok, err := l.KubeProxyHasAddress(n, a)
+				if err != nil {
+					last = err
+				}
+				if !ok {
+					missing = append(missing, n.Name+": "+a.String())
+				}
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(fmt.Errorf("kube-proxy has no rules for %v: %w", missing, ctx.Err()), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// UntranslatedConntrack counts the connections to addr in node n's
+// conntrack table that no rule translated: their replies are expected
+// from addr itself, not from a pod (see WaitKubeProxyRules).
+func (l *Lab) UntranslatedConntrack(n Node, addr netip.Addr) (int, error) {
+	out, err := NetnsExec(n.Netns, "cat", "/proc/net/nf_conntrack")
+	if err != nil {
+		return 0, err
+	}
+	return untranslated(string(out), addr), nil
+}
+
+// untranslated counts the lines of /proc/net/nf_conntrack whose original
+// destination and reply source are both addr.
+func untranslated(table string, addr netip.Addr) int {
+	want := "src=" + addr.String()
+	count := 0
+	for _, line := range strings.Split(table, "\n") {
+		var srcs, dsts []string
+		for _, f := range strings.Fields(line) {
+			switch {
+			case strings.HasPrefix(f, "src="):
+				srcs = append(srcs, f)
+			case strings.HasPrefix(f, "dst="):
+				dsts = append(dsts, f)
+			}
+		}
+		if len(srcs) == 2 && len(dsts) == 2 && dsts[0] == "dst="+addr.String() && srcs[1] == want {
+			count++
+		}
+	}
+	return count
 }

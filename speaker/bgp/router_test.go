@@ -12,6 +12,7 @@ import (
 	"github.com/osrg/gobgp/v3/pkg/apiutil"
 	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v3/pkg/server"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // router is a second, in-process GoBGP acting as the upstream router: it listens, accepts the
@@ -191,6 +192,29 @@ func (r *router) peer(t testing.TB, neighbor string) (state SessionState, uptime
 		t.Fatalf("listing router peer %s: %v", neighbor, err)
 	}
 	return state, uptime, negotiatedHold
+}
+
+// gracefulRestartCap returns the graceful restart capability of neighbor's OPEN as the router
+// received it, once the session is established; nil if the OPEN had none.
+func (r *router) gracefulRestartCap(t testing.TB, neighbor string) *bgp.CapGracefulRestart {
+	t.Helper()
+	r.waitEstablished(t, neighbor)
+	var caps []*anypb.Any
+	if err := r.srv.ListPeer(context.Background(), &gobgpapi.ListPeerRequest{Address: neighbor}, func(p *gobgpapi.Peer) {
+		caps = p.GetState().GetRemoteCap()
+	}); err != nil {
+		t.Fatalf("listing router peer %s: %v", neighbor, err)
+	}
+	decoded, err := apiutil.UnmarshalCapabilities(caps)
+	if err != nil {
+		t.Fatalf("decoding %s's capabilities: %v", neighbor, err)
+	}
+	for _, c := range decoded {
+		if gr, ok := c.(*bgp.CapGracefulRestart); ok {
+			return gr
+		}
+	}
+	return nil
 }
 
 func (r *router) waitEstablished(t testing.TB, neighbor string) {

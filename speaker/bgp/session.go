@@ -205,6 +205,11 @@ func receivedRoutes(ctx context.Context, srv *server.BgpServer, neighbor string)
 // idle hold after any other drop.
 const idleHoldAfterReset = 5
 
+// restartDeferral is the longest a session that comes up as a restart (see gobgpPeer) holds its
+// paths back waiting for the router's End-of-RIB: about the time a router takes to send its table;
+// a router that advertises graceful restart but never sends End-of-RIB gets our paths after it.
+const restartDeferral = 5
+
 // prefixLimitCommunication is the shutdown communication of a session closed over its prefix limit.
 const prefixLimitCommunication = "maximum number of prefixes reached"
 
@@ -585,7 +590,21 @@ func gobgpPeer(c PeerConfig) *gobgpapi.Peer {
 		p.EbgpMultihop = &gobgpapi.EbgpMultihop{Enabled: true, MultihopTtl: uint32(c.EBGPMultihopTTL)}
 	}
 	if c.GracefulRestart {
-		p.GracefulRestart = &gobgpapi.GracefulRestart{Enabled: true, RestartTime: uint32(seconds(c.RestartTime))}
+		// Every GoBGP peer the speaker creates comes up as a restart (RFC 4724 §4.1): the OPEN
+		// carries the Restart State bit and, for the session's family, Forwarding State preserved,
+		// which is true: the node forwards with kube-proxy, whatever the speaker does. Without it a
+		// router that kept our routes as stale across a speaker crash drops them all the moment the
+		// new session is up (RFC 4724 §4.2; FRR clears them at once), and traffic has no route until
+		// our UPDATEs arrive: a gap of milliseconds that a lab request fell into as "no route to host"
+		// (docs/operations.md). GoBGP then holds our paths until the router's End-of-RIB (at most
+		// restartDeferral), sends them and its own End-of-RIB, and only that ends the router's
+		// graceful restart, removing what we no longer announce. A session that is new to the router
+		// (a new BGPPeer, a reset after a settings change) has nothing stale there; it only waits the
+		// same End-of-RIB. GoBGP's own reconnects (the same peer after a drop) carry neither bit.
+		p.GracefulRestart = &gobgpapi.GracefulRestart{
+			Enabled: true, RestartTime: uint32(seconds(c.RestartTime)),
+			LocalRestarting: true, DeferralTime: restartDeferral,
+		}
 	}
 	return p
 }

@@ -51,8 +51,10 @@ const (
 //     out.
 //   - A global import policy rejects everything: nodes never learn routes.
 //   - Graceful restart (RFC 4724), when enabled for a peer, advertises the capability with the restart
-//     time and the session's family (forwarding state preserved), so a router keeps our routes, marked
-//     stale, for the restart time when the speaker dies without closing the session. A planned
+//     time and the session's family, so a router keeps our routes, marked stale, for the restart time
+//     when the speaker dies without closing the session; every session the speaker creates comes up
+//     as a restart, with the Restart State and Forwarding State bits, so the router keeps them until
+//     our End-of-RIB instead of dropping them as the new session comes up (gobgpPeer). A planned
 //     Shutdown withdraws instead, and a reset (settings change) closes the session with a CEASE
 //     notification, after which the router drops the routes at once (the N-bit of RFC 8538 is not
 //     advertised).

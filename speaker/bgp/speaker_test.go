@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	gobgpapi "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/packet/bgp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -584,6 +585,56 @@ func TestGracefulRestartKeepsRoutesAfterCrash(t *testing.T) {
 	waitFor(t, 30*time.Second, "the stale paths to expire", func() (bool, string) {
 		got := r.received(t, "127.0.0.18")
 		return len(got) == 0, fmt.Sprint(got)
+	})
+}
+
+// TestRestartedSpeakerPreservesForwarding pins what a speaker that comes back after a crash tells a
+// router keeping its routes as stale: its OPEN carries the Restart State bit and, for the session's
+// family, Forwarding State preserved (RFC 4724 §3). Without them a router must drop the stale routes
+// the moment the new session is up (§4.2, FRR does), before our UPDATEs arrive; the router of this
+// test (GoBGP) does not check the bit, so its received capability is asserted. Then the restart
+// completes: the path still announced is fresh, and the one no longer announced goes with our
+// End-of-RIB, not with the restart time.
+func TestRestartedSpeakerPreservesForwarding(t *testing.T) {
+	t.Parallel()
+	const source = "127.0.0.23"
+	r := newRouter(t, routerV4, basePort+13)
+	r.addNeighbor(t, source, neighborOpts{gracefulRestart: true})
+	cfg := testPeer("gr", routerV4, basePort+13, source, speakerASN)
+	cfg.GracefulRestart = true
+	cfg.RestartTime = time.Minute
+
+	kill := startCrashHelper(t, crashHelperConfig{Peer: cfg, Paths: []Path{{Prefix: lbAddr}, {Prefix: lbRange}}})
+	waitFor(t, 30*time.Second, "both paths at the router", func() (bool, string) {
+		got := r.received(t, source)
+		return len(got) == 2 && !got[lbAddr].Stale, fmt.Sprint(got)
+	})
+	kill()
+	waitFor(t, 10*time.Second, "both paths kept, marked stale", func() (bool, string) {
+		got := r.received(t, source)
+		return len(got) == 2 && got[lbAddr].Stale && got[lbRange].Stale, fmt.Sprint(got)
+	})
+
+	startCrashHelper(t, crashHelperConfig{Peer: cfg, Paths: []Path{{Prefix: lbAddr}}})
+	gr := r.gracefulRestartCap(t, source)
+	if gr == nil {
+		t.Fatal("the restarted speaker's OPEN has no graceful restart capability")
+	}
+	if gr.Flags&0x08 == 0 {
+		t.Errorf("the restarted speaker's OPEN does not set the Restart State bit: flags %#x", gr.Flags)
+	}
+	preserved, tuples := false, []string{}
+	for _, tu := range gr.Tuples {
+		rf := bgp.AfiSafiToRouteFamily(tu.AFI, tu.SAFI)
+		preserved = preserved || (rf == bgp.RF_IPv4_UC && tu.Flags&0x80 != 0)
+		tuples = append(tuples, fmt.Sprintf("%s flags %#x", rf, tu.Flags))
+	}
+	if !preserved {
+		t.Errorf("the restarted speaker's OPEN does not say IPv4 unicast forwarding was preserved: %v", tuples)
+	}
+	waitFor(t, 30*time.Second, "the announced path fresh, the other gone with the End-of-RIB", func() (bool, string) {
+		got := r.received(t, source)
+		return len(got) == 1 && got[lbAddr].Prefix == lbAddr && !got[lbAddr].Stale, fmt.Sprint(got)
 	})
 }
 
