@@ -765,7 +765,7 @@ func TestBadConfigurationAtScaleInLab(t *testing.T) {
 	t.Run("control: the supervisor counts a crash", func(t *testing.T) {
 		n3 := l.NodeList[2]
 		if err := l.Kill(lab.SpeakerProcess(n3), syscall.SIGKILL, 10*time.Second); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		eventually(t, 30*time.Second, "the supervisor restarted "+n3.Name+"'s speaker", func() error {
 			if got := sup.Restarts()[lab.SpeakerProcess(n3)]; got != 1 {

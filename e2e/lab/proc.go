@@ -68,9 +68,28 @@ func (l *Lab) Pid(name string) (int, bool) {
 func (l *Lab) Signal(name string, sig syscall.Signal) error {
 	pid, ok := l.Pid(name)
 	if !ok {
-		return fmt.Errorf("process %s is not running", name)
+		return fmt.Errorf("process %s is not running (%s); its log ended:\n%s", name, l.notRunning(name), logTail(l.LogPath(name), 12))
 	}
 	return syscall.Kill(pid, sig)
+}
+
+// notRunning says why Pid finds name not running: no pid file, or what
+// /proc says of the recorded pid.
+func (l *Lab) notRunning(name string) string {
+	b, err := os.ReadFile(l.path("pids", name))
+	if err != nil {
+		return err.Error()
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return fmt.Sprintf("pid file %q", b)
+	}
+	pid, _ := strconv.Atoi(f[0])
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return fmt.Sprintf("recorded %q; pid %d is gone", strings.TrimSpace(string(b)), pid)
+	}
+	return fmt.Sprintf("recorded %q; /proc/%d/stat: %s", strings.TrimSpace(string(b)), pid, strings.TrimSpace(string(stat)))
 }
 
 // StopProcess sends SIGTERM to the recorded process name, waits up to grace
