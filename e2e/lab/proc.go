@@ -44,7 +44,16 @@ func (l *Lab) startProcess(name, netns string, argv ...string) (int, error) {
 		return 0, fmt.Errorf("starting %s: %w", name, err)
 	}
 	pid := cmd.Process.Pid
-	go func() { _ = cmd.Wait() }()
+	go func() {
+		// How it ended goes at the end of its log: a process found gone
+		// (a supervisor's restart, a signal to a process "not running")
+		// says whether it crashed, exited with an error or was killed.
+		err := cmd.Wait()
+		if f, ferr := os.OpenFile(l.LogPath(name), os.O_WRONLY|os.O_APPEND, 0o644); ferr == nil {
+			_, _ = fmt.Fprintf(f, "==== %s pid %d exited: %v\n", time.Now().Format(time.RFC3339Nano), pid, exitReason(err, cmd.ProcessState))
+			_ = f.Close()
+		}
+	}()
 	if err := os.MkdirAll(l.path("pids"), 0o755); err != nil {
 		return pid, err
 	}
@@ -53,6 +62,14 @@ func (l *Lab) startProcess(name, netns string, argv ...string) (int, error) {
 		return pid, fmt.Errorf("recording the pid of %s: %w", name, err)
 	}
 	return pid, nil
+}
+
+// exitReason says how a process ended: its exit status or signal.
+func exitReason(waitErr error, st *os.ProcessState) string {
+	if st == nil {
+		return fmt.Sprintf("unknown (%v)", waitErr)
+	}
+	return st.String()
 }
 
 // LogPath is the file that process name logs to.
