@@ -115,7 +115,7 @@ func (r cableRig) cut(t testing.TB, timeout time.Duration) (time.Duration, bool)
 	t.Helper()
 	cutAt := time.Now()
 	if err := lab.SetCable(r.n, false); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	c, err := r.w.Wait(cutAt, timeout, func(c lab.RouteChange) bool {
 		return c.Prefix.String() == r.prefix && !slices.Contains(c.Hops, r.n.Addr.String())
@@ -132,7 +132,7 @@ func (r cableRig) plug(t testing.TB) time.Duration {
 	t.Helper()
 	pluggedAt := time.Now()
 	if err := lab.SetCable(r.n, true); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	c, err := r.w.Wait(pluggedAt, 60*time.Second, func(c lab.RouteChange) bool {
 		got := slices.Clone(c.Hops)
@@ -168,10 +168,10 @@ func TestBFD(t *testing.T) {
 	wantNextHops(t, l, prefix, all)
 	t.Cleanup(func() {
 		if err := lab.SetCable(n1, true); err != nil {
-			t.Error(err)
+			errorf(t, "%v", err)
 		}
 		if err := setPeerBFD(l, ctx, nil); err != nil {
-			t.Error(err)
+			errorf(t, "%v", err)
 		}
 		// Turning BFD off resets FRR 8.4's session once (docs/bfd.md):
 		// the next test starts once it is back.
@@ -182,13 +182,13 @@ func TestBFD(t *testing.T) {
 
 	w, err := l.WatchRoutes()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Cleanup(w.Stop)
 	rig := cableRig{w: w, n: n1, prefix: prefix, all: all}
 
 	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantBFDUp(t, l, l.NodeList, 300, 300, 3, 3*time.Second)
 	wantSessions(t, l)
@@ -205,35 +205,35 @@ func TestBFD(t *testing.T) {
 	for _, n := range l.NodeList {
 		c, err := l.SessionCounters(n.Addr.String())
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		if c.Established == 0 {
 			fatal(t, "the router's counters of %s read as %+v: not parsed", n.Addr, c)
 		}
 		p, _, err := bfdPeerOf(l, n.Addr.String())
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		was[n.Name] = before{c, p}
 	}
 	d := func(t time.Duration) *metav1.Duration { return &metav1.Duration{Duration: t} }
 	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true, ReceiveInterval: d(200 * time.Millisecond), TransmitInterval: d(200 * time.Millisecond)}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantBFDUp(t, l, l.NodeList, 200, 200, 3, 0)
 	// Back to the defaults, for the cut below at 300 ms × 3.
 	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantBFDUp(t, l, l.NodeList, 300, 300, 3, 0)
 	for _, n := range l.NodeList {
 		c, err := l.SessionCounters(n.Addr.String())
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		p, _, err := bfdPeerOf(l, n.Addr.String())
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		w := was[n.Name]
 		// FRR computes the epoch from the uptime: it may move by a
@@ -267,7 +267,7 @@ func TestBFD(t *testing.T) {
 	// The control: BFD off. Turning it off resets FRR 8.4's sessions once;
 	// the cut starts after that settled.
 	if err := setPeerBFD(l, ctx, nil); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantBFDNotUp(t, l, l.NodeList)
 	wantSessions(t, l)
@@ -277,7 +277,7 @@ func TestBFD(t *testing.T) {
 	}
 	hops, err := l.KernelNextHops(prefix)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if !slices.Contains(hops, n1.Addr.String()) {
 		fatal(t, "with BFD off, %s's next hop is gone from the router's route 3s after the cut (hops %v) with no change recorded", n1.Name, hops)
@@ -286,7 +286,7 @@ func TestBFD(t *testing.T) {
 	// Plugged back within the hold time, the session never went: the
 	// route stays as it is.
 	if err := lab.SetCable(n1, true); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantSessions(t, l)
 	wantNextHops(t, l, prefix, all)
@@ -305,17 +305,17 @@ func TestBFDTwoPeersOnOneNode(t *testing.T) {
 	extraAddr(t, n2.Netns, nodeAddr)
 	routerNeighbor(t, l, nodeAddr, fmt.Sprint(lab.NodeASN), "bfd")
 	if err := l.VtyshConfig(fmt.Sprintf("neighbor %s bfd profile seamark", nodeAddr)); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Cleanup(func() {
 		if err := setPeerBFD(l, ctx, nil); err != nil {
-			t.Error(err)
+			errorf(t, "%v", err)
 		}
 		wantBFDNotUp(t, l, l.NodeList)
 		wantSessions(t, l)
 	})
 	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	peer := l.Peer("e2e-bfd-second", routerAddr)
 	src := seamarkv1alpha1.IPAddress(nodeAddr.String())
@@ -339,11 +339,11 @@ func TestBFDTwoPeersOnOneNode(t *testing.T) {
 	})
 	a, _, err := bfdPeerOf(l, n2.Addr.String())
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	b, _, err := bfdPeerOf(l, nodeAddr.String())
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Logf("BFD at the router for %s's two peers: %s→%s %s (up %ds), %s→%s %s (up %ds)", n2.Name, a.Peer, a.Local, a.Status, a.Uptime, b.Peer, b.Local, b.Status, b.Uptime)
 }
@@ -367,23 +367,23 @@ func TestBFDSpeakerRestart(t *testing.T) {
 	t.Cleanup(func() {
 		if _, running := l.Pid(speaker); !running {
 			if err := l.StartSpeaker(n1, nil); err != nil {
-				t.Error(err)
+				errorf(t, "%v", err)
 			}
 		}
 		if err := setPeerBFD(l, ctx, nil); err != nil {
-			t.Error(err)
+			errorf(t, "%v", err)
 		}
 		wantBFDNotUp(t, l, l.NodeList)
 		wantSessions(t, l)
 	})
 	if err := setPeerBFD(l, ctx, &seamarkv1alpha1.BFD{Enabled: true}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantBFDUp(t, l, l.NodeList, 300, 300, 3, 3*time.Second)
 	wantSessions(t, l)
 
 	if err := l.Signal(speaker, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if !l.WaitExit(speaker, 10*time.Second) {
 		fatal(t, "speaker of %s survived SIGKILL", n1.Name)
@@ -392,13 +392,13 @@ func TestBFDSpeakerRestart(t *testing.T) {
 	wantNextHops(t, l, kept, addrs(l.NodeList[1:]...))
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gone"}}
 	if err := l.Client.Delete(ctx, svc); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	// The other nodes withdraw it while the first node's speaker is down.
 	wantNoPaths(t, l, gone)
 
 	if err := l.StartSpeaker(n1, nil); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantBFDUp(t, l, []lab.Node{n1}, 300, 300, 3, 0)
 	wantSessions(t, l)
@@ -408,7 +408,7 @@ func TestBFDSpeakerRestart(t *testing.T) {
 	wantNoPaths(t, l, gone)
 	hops, err := l.KernelNextHops(gone)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if len(hops) != 0 {
 		fatal(t, "after %s's speaker restarted the router's kernel still routes the deleted Service's %s via %v", n1.Name, gone, hops)

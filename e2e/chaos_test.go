@@ -249,12 +249,12 @@ func TestChaos(t *testing.T) {
 	setupStart := time.Now()
 	// Two controller replicas with leader election instead of the lab's one.
 	if err := l.StopProcess("seamark-controller", 10*time.Second); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	replicas := []string{lab.ControllerReplica(1), lab.ControllerReplica(2)}
 	for i := range replicas {
 		if err := l.StartControllerReplica(i + 1); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 	}
 	procs := map[string]func() error{
@@ -286,13 +286,13 @@ func TestChaos(t *testing.T) {
 		}
 		if _, ok := l.Pid("seamark-controller"); !ok {
 			if err := l.StartController(); err != nil {
-				t.Error(err)
+				errorf(t, "%v", err)
 			}
 		}
 		for _, n := range l.NodeList {
 			if _, ok := l.Pid(lab.SpeakerProcess(n)); !ok {
 				if err := l.StartSpeaker(n, nil); err != nil {
-					t.Error(err)
+					errorf(t, "%v", err)
 				}
 			}
 		}
@@ -302,10 +302,10 @@ func TestChaos(t *testing.T) {
 	// 20 Services with traffic: Cluster ones on pods of every node, Local
 	// ones on pods of the first two nodes (which alone announce them).
 	if err := l.CreateBackends(ctx, ns, "web", l.NodeList); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if err := l.CreateBackends(ctx, ns, "pair", []lab.Node{n1, n2}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	want := map[string][]string{} // Service → next hops
 	var urls []string
@@ -315,7 +315,7 @@ func TestChaos(t *testing.T) {
 			name, app, o, hops = fmt.Sprintf("local-%02d", i), "pair", lab.ServiceOptions{Local: true}, addrs(n1, n2)
 		}
 		if _, err := l.CreateService(ctx, ns, name, app, o); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		want[name] = hops
 	}
@@ -329,7 +329,7 @@ func TestChaos(t *testing.T) {
 	for _, u := range urls {
 		f, err := l.StartFetchTimeline(u, chaosInterval, chaosTimeout, 1)
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		fetchers = append(fetchers, f)
 		// Only if the test ends early: a second Stop waits out its timeout.
@@ -456,7 +456,7 @@ func TestChaos(t *testing.T) {
 	for _, f := range fetchers {
 		res, err := f.Stop()
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		requests += res.Requests
 		timeline = append(timeline, res.Timeline...)
@@ -527,7 +527,7 @@ func TestChaos(t *testing.T) {
 		sup.Hold(speaker, true)
 		defer sup.Hold(speaker, false)
 		if err := l.StopProcess(speaker, 30*time.Second); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		eventually(t, 30*time.Second, "the converged check fails without "+n2.Name+"'s speaker", func() error {
 			if err := converged(); err == nil {

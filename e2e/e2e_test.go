@@ -248,10 +248,10 @@ func names(nodes []lab.Node) []string {
 func serviceAddr(t testing.TB, l *lab.Lab, ctx context.Context, ns, name string, backends []lab.Node, o lab.ServiceOptions) netip.Addr {
 	t.Helper()
 	if err := l.CreateBackends(ctx, ns, name, backends); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if _, err := l.CreateService(ctx, ns, name, name, o); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	got := waitIngress(t, l, ctx, ns, name)
 	if len(got) != 1 {
@@ -269,7 +269,7 @@ func waitIngress(t testing.TB, l *lab.Lab, ctx context.Context, ns, name string)
 	t.Helper()
 	got, err := l.WaitIngress(ctx, ns, name, 60*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if err := l.WaitKubeProxyRules(ctx, got, 60*time.Second); err != nil {
 		fatal(t, "Service %s/%s: %v", ns, name, err)
@@ -303,14 +303,14 @@ func TestClientSourceAddress(t *testing.T) {
 	l, ctx := setup(t, ns)
 	n1 := l.NodeList[0]
 	if err := l.CreateBackends(ctx, ns, app, []lab.Node{n1}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	for _, o := range []struct {
 		name string
 		opt  lab.ServiceOptions
 	}{{"local", lab.ServiceOptions{Local: true}}, {"cluster", lab.ServiceOptions{}}} {
 		if _, err := l.CreateService(ctx, ns, o.name, app, o.opt); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 	}
 	local := waitIngress(t, l, ctx, ns, "local")
@@ -353,7 +353,7 @@ func TestWrongAnnouncementLosesTraffic(t *testing.T) {
 	routerNeighbor(t, l, wrong, fmt.Sprint(lab.NodeASN), "")
 	a, err := l.StartAnnounce(n3, wrong, netip.MustParsePrefix(prefix))
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Cleanup(func() { _ = a.Stop() })
 	want := []string{n1.Addr.String(), wrong.String()}
@@ -361,7 +361,7 @@ func TestWrongAnnouncementLosesTraffic(t *testing.T) {
 	wantNextHops(t, l, prefix, want)
 	res, err := l.FetchFromClientWithin(lab.URL(addr), 24, time.Second)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Logf("With a path through %s as well: %d of %d requests failed (%s); replies %v", n3.Name, res.Errors, res.Requests, res.LastError, res.Replies)
 	if res.Errors == 0 {
@@ -372,7 +372,7 @@ func TestWrongAnnouncementLosesTraffic(t *testing.T) {
 	}
 
 	if err := a.Stop(); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantNextHops(t, l, prefix, addrs(n1))
 	wantReplies(t, l, lab.URL(addr), 40, []lab.Node{n1}, fromClient())
@@ -387,14 +387,14 @@ func TestHealthCheckNodePort(t *testing.T) {
 	l, ctx := setup(t, ns)
 	n1, n2 := l.NodeList[0], l.NodeList[1]
 	if err := l.CreateBackends(ctx, ns, app, []lab.Node{n1, n2}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n2), false); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	svc, err := l.CreateService(ctx, ns, app, app, lab.ServiceOptions{Local: true})
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if svc.Spec.HealthCheckNodePort == 0 {
 		fatal(t, "Service %s/%s has no healthCheckNodePort", ns, app)
@@ -441,10 +441,10 @@ func TestHealthCheckNodePort(t *testing.T) {
 	}
 	consistent(n1)
 	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n2), true); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, n1), false); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	consistent(n2)
 }
@@ -465,11 +465,11 @@ func TestInternalTrafficPolicyLocal(t *testing.T) {
 		},
 	})
 	if err := l.CreateBackends(ctx, ns, app, []lab.Node{n2, n3}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	svc, err := l.CreateService(ctx, ns, app, app, lab.ServiceOptions{ClusterIP: true, InternalLocal: true, Labels: map[string]string{"e2e": "itp"}})
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	cip := netip.MustParseAddr(svc.Spec.ClusterIP)
 	wantNextHops(t, l, hostPrefix(cip), addrs(n2, n3))
@@ -492,7 +492,7 @@ func TestLocalPolicyFollowsReadiness(t *testing.T) {
 	n1, n2 := l.NodeList[0], l.NodeList[1]
 	backendsReadyOn(t, l, ctx, ns, app, n1)
 	if _, err := l.CreateService(ctx, ns, app, app, lab.ServiceOptions{Local: true}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	addr := waitIngress(t, l, ctx, ns, app)[0]
 	wantNextHops(t, l, hostPrefix(addr), addrs(n1))
@@ -506,7 +506,7 @@ func TestLocalPolicyFollowsReadiness(t *testing.T) {
 	// BGP agrees with the kernel: one path, from the second node.
 	paths, err := l.BGPPaths(hostPrefix(addr))
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	var peers []string
 	for _, p := range paths {
@@ -546,11 +546,11 @@ func TestClusterIPRange(t *testing.T) {
 	wantNextHops(t, l, "198.18.128.0/24", all)
 
 	if err := l.CreateBackends(ctx, ns, "cip", l.NodeList); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	svc, err := l.CreateService(ctx, ns, "cip", "cip", lab.ServiceOptions{ClusterIP: true})
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	cip := netip.MustParseAddr(svc.Spec.ClusterIP)
 	wantReplies(t, l, lab.URL(cip), 100, l.NodeList, addrs(l.NodeList...))
@@ -694,7 +694,7 @@ func TestRouterRestart(t *testing.T) {
 	// on the old route.
 	wantNextHops(t, l, hostPrefix(addr), nil)
 	if err := l.StartRouter(lab.RouterConfig{Nodes: l.NodeList}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantSessions(t, l)
 	wantNextHops(t, l, hostPrefix(addr), all)
@@ -751,7 +751,7 @@ func TestBadConfiguration(t *testing.T) {
 		if _, err := l.CreateService(ctx, ns, "malformed", "good", lab.ServiceOptions{
 			Annotations: map[string]string{seamarkv1alpha1.AnnotationIPs: "not-an-address"},
 		}); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		eventually(t, 60*time.Second, "a Warning Event on Service malformed", func() error {
 			var evs corev1.EventList
@@ -805,7 +805,7 @@ func TestBadConfiguration(t *testing.T) {
 		for range 3 {
 			st, err := l.SessionStates()
 			if err != nil {
-				t.Fatal(err)
+				fatal(t, "%v", err)
 			}
 			if got := st[nodeAddr.String()]; got == "Established" || got == "" {
 				fatal(t, "FRR's session with %s is %q, want down", nodeAddr, got)
@@ -818,11 +818,11 @@ func TestBadConfiguration(t *testing.T) {
 		// so it was the password that kept it down.
 		sec := &corev1.Secret{}
 		if err := l.Client.Get(ctx, client.ObjectKey{Namespace: lab.SeamarkNamespace, Name: "e2e-wrong-password"}, sec); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		sec.Data = map[string][]byte{"password": []byte("seamark-right")}
 		if err := l.Client.Update(ctx, sec); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		eventually(t, 60*time.Second, "FRR's session with "+nodeAddr.String()+" established with the right password", func() error {
 			st, err := l.SessionStates()
@@ -842,7 +842,7 @@ func TestBadConfiguration(t *testing.T) {
 func routerIPv6(t *testing.T, l *lab.Lab) {
 	t.Helper()
 	if err := l.SetRouterIPv6(true); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Cleanup(func() { _ = l.SetRouterIPv6(false) })
 }
@@ -853,7 +853,7 @@ func extraAddr(t *testing.T, ns string, addr netip.Addr) {
 	t.Helper()
 	p := netip.PrefixFrom(addr, 24).String()
 	if _, err := lab.NetnsExec(ns, "ip", "addr", "add", p, "dev", "fabric"); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Cleanup(func() { _, _ = lab.NetnsExec(ns, "ip", "addr", "del", p, "dev", "fabric") })
 }
@@ -873,7 +873,7 @@ func routerNeighbor(t *testing.T, l *lab.Lab, addr netip.Addr, remoteAS, extra s
 		lines = append(lines, fmt.Sprintf("neighbor %s %s", addr, extra))
 	}
 	if err := l.VtyshConfig(lines...); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Cleanup(func() { _ = l.VtyshConfig(fmt.Sprintf("no neighbor %s", addr)) })
 }
@@ -884,7 +884,7 @@ func stillRouted(t *testing.T, l *lab.Lab, addr netip.Addr, want []string) {
 	t.Helper()
 	got, err := l.KernelNextHops(hostPrefix(addr))
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
@@ -892,7 +892,7 @@ func stillRouted(t *testing.T, l *lab.Lab, addr netip.Addr, want []string) {
 	}
 	res, err := l.FetchFromClient(lab.URL(addr), 30)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if res.Errors > 0 {
 		fatal(t, "%d of 30 requests to %s failed: %s", res.Errors, addr, res.LastError)
@@ -928,7 +928,7 @@ func startFetch(t testing.TB, l *lab.Lab, url string) func() lab.FetchResult {
 	t.Helper()
 	f, err := l.StartFetch(url, 20*time.Millisecond)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	return stopFetcher(t, f)
 }
@@ -948,7 +948,7 @@ func stopFetcher(t testing.TB, f *lab.Fetcher) func() lab.FetchResult {
 		stopped = true
 		res, err := f.Stop()
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		return res
 	}
@@ -982,11 +982,11 @@ func TestGracefulShutdown(t *testing.T) {
 	// Waiting for its route to go first keeps the checks below from passing
 	// on the old session's state.
 	if err := l.StopProcess(speaker, 30*time.Second); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantNextHops(t, l, prefix, addrs(l.NodeList[1:]...))
 	if err := l.StartSpeaker(n1, []string{"--shutdown-drain=4s"}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantNextHops(t, l, prefix, all)
 	wantReplies(t, l, lab.URL(addr), 60, backends, all)
@@ -1000,7 +1000,7 @@ func TestGracefulShutdown(t *testing.T) {
 		cableErr <- lab.SetCable(n1, false)
 	})
 	if err := l.Signal(speaker, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	sigAt := time.Now()
 
@@ -1011,7 +1011,7 @@ func TestGracefulShutdown(t *testing.T) {
 	for {
 		p, ok, err := pathFrom(l, prefix, n1.Addr.String())
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		_, running := l.Pid(speaker) // after the look: it ran during it
 		if !running {
@@ -1035,10 +1035,10 @@ func TestGracefulShutdown(t *testing.T) {
 	select {
 	case <-exited:
 	case <-time.After(5 * time.Second):
-		t.Fatal("the exit watcher did not fire")
+		fatal(t, "%v", "the exit watcher did not fire")
 	}
 	if err := <-cableErr; err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	seen = append(seen, fmt.Sprintf("+%s speaker exited, cable pulled", exitedAt.Sub(sigAt).Round(time.Millisecond)))
 	t.Logf("After SIGTERM to %s's speaker FRR saw: %s", n1.Name, strings.Join(seen, "; "))
@@ -1060,10 +1060,10 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 
 	if err := lab.SetCable(n1, true); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if err := l.StartSpeaker(n1, nil); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantNextHops(t, l, prefix, all)
 	wantReplies(t, l, lab.URL(addr), 60, backends, all)
@@ -1110,7 +1110,7 @@ func TestGracefulRestart(t *testing.T) {
 		time.Sleep(time.Second)
 		killedAt := time.Now()
 		if err := l.Signal(speaker, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		if !l.WaitExit(speaker, 10*time.Second) {
 			fatal(t, "speaker of %s survived SIGKILL", n1.Name)
@@ -1127,7 +1127,7 @@ func TestGracefulRestart(t *testing.T) {
 		})
 		time.Sleep(time.Second) // requests while the speaker is down
 		if err := l.StartSpeaker(n1, nil); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		eventually(t, 60*time.Second, "a fresh path from "+n1.Name, func() error {
 			p, ok, err := pathFrom(l, prefix, n1.Addr.String())
@@ -1166,7 +1166,7 @@ func TestGracefulRestart(t *testing.T) {
 
 	t.Run("enabled: no request fails", func(t *testing.T) {
 		if err := setGR(&seamarkv1alpha1.GracefulRestart{Enabled: true, RestartTime: &metav1.Duration{Duration: 120 * time.Second}}); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		// The peer's settings changed: sessions are re-established with
 		// the capability.
@@ -1197,29 +1197,29 @@ func TestLayer2Client(t *testing.T) {
 	n1 := l.NodeList[0]
 	out, err := lab.NetnsExec(n1.Netns, "cat", "/sys/class/net/fabric/address")
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	mac, err := net.ParseMAC(strings.TrimSpace(string(out)))
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if err := lab.FlushNeigh(); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	w, err := l.WatchNeigh()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	defer w.Stop()
 	start := time.Now()
 
 	got, err := lab.ARPing(n1.Addr, 3)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	got6, err := lab.NDisc(n1.AddrV6, 3)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if got.String() != mac.String() || got6.String() != mac.String() {
 		fatal(t, "ARP says %s is at %s, NDP says %s is at %s; %s's fabric link is %s", n1.Addr, got, n1.AddrV6, got6, n1.Name, mac)

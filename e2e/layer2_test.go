@@ -39,7 +39,7 @@ func l2Service(t testing.TB, l *lab.Lab, ctx context.Context, ns, name, app stri
 	t.Helper()
 	o.Annotations = lab.L2Annotations()
 	if _, err := l.CreateService(ctx, ns, name, app, o); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Cleanup(func() {
 		_ = l.Client.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}})
@@ -71,7 +71,7 @@ func mac(t testing.TB, n lab.Node) string {
 	t.Helper()
 	m, err := lab.FabricMAC(n)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	return m.String()
 }
@@ -105,7 +105,7 @@ func answeredBy(l *lab.Lab, addr netip.Addr) ([]string, error) {
 func wantOwner(t testing.TB, l *lab.Lab, ctx context.Context, addr netip.Addr, owner lab.Node, timeout time.Duration) {
 	t.Helper()
 	if err := ownerWithin(l, ctx, addr, owner, timeout); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 }
 
@@ -121,7 +121,7 @@ func wantOwners(t testing.TB, l *lab.Lab, ctx context.Context, addrs []netip.Add
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			t.Error(err)
+			errorf(t, "%v", err)
 		}
 	}
 	if t.Failed() {
@@ -165,7 +165,7 @@ func wantFetch(t testing.TB, l *lab.Lab, addr netip.Addr, n int) lab.FetchResult
 	t.Helper()
 	res, err := l.FetchFrom(lab.NetnsL2Client, lab.URL(addr), n, 2*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if res.Errors > 0 || res.Requests != n {
 		fatal(t, "%d of %d requests from %s to %s failed (e.g. %s)", res.Errors, res.Requests, lab.NetnsL2Client, addr, res.LastError)
@@ -183,7 +183,7 @@ func TestLayer2OneOwnerPerAddress(t *testing.T) {
 	const ns, app = "e2e-l2-owner", "web"
 	l, ctx := setup(t, ns)
 	if err := l.CreateBackends(ctx, ns, app, l.NodeList); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	var addrs []netip.Addr
 	for i := range 12 {
@@ -207,14 +207,14 @@ func TestLayer2OneOwnerPerAddress(t *testing.T) {
 	// Control: a second host answering ARP for an address is seen.
 	a := addrs[0]
 	if _, err := lab.NetnsExec(lab.NetnsRouter, "ip", "addr", "add", a.String()+"/32", "dev", "fabric"); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	who, err := answeredBy(l, a)
 	if _, derr := lab.NetnsExec(lab.NetnsRouter, "ip", "addr", "del", a.String()+"/32", "dev", "fabric"); derr != nil {
-		t.Fatal(derr)
+		fatal(t, "%v", derr)
 	}
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if len(who) != 2 {
 		fatal(t, "control: with the router also holding %s, ARP saw %v, want two answers", a, who)
@@ -226,11 +226,11 @@ func TestLayer2OneOwnerPerAddress(t *testing.T) {
 func backendsReadyOn(t testing.TB, l *lab.Lab, ctx context.Context, ns, app string, n lab.Node) {
 	t.Helper()
 	if err := l.CreateBackends(ctx, ns, app, l.NodeList); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	for _, o := range others(l, n) {
 		if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, o), false); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 	}
 }
@@ -240,10 +240,10 @@ func backendsReadyOn(t testing.TB, l *lab.Lab, ctx context.Context, ns, app stri
 func moveEndpoint(t testing.TB, l *lab.Lab, ctx context.Context, ns, app string, from, to lab.Node) {
 	t.Helper()
 	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, to), true); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if err := l.SetPodReady(ctx, ns, lab.BackendPod(app, from), false); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 }
 
@@ -261,7 +261,7 @@ func startL2Fetch(t *testing.T, l *lab.Lab, url string) func() lab.FetchResult {
 	t.Helper()
 	f, err := l.StartFetchFrom(lab.NetnsL2Client, url, 20*time.Millisecond, time.Second)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	return stopFetcher(t, f)
 }
@@ -271,7 +271,7 @@ func l2Addresses(t testing.TB, l *lab.Lab, ctx context.Context) []netip.Addr {
 	t.Helper()
 	var list corev1.ServiceList
 	if err := l.Client.List(ctx, &list); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	var out []netip.Addr
 	for i := range list.Items {
@@ -291,7 +291,7 @@ func restartSpeaker(t testing.TB, l *lab.Lab, n lab.Node, extra []string) {
 		fatal(t, "%s's speaker did not exit", n.Name)
 	}
 	if err := l.StartSpeaker(n, extra); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 }
 
@@ -313,12 +313,12 @@ func TestLayer2Failover(t *testing.T) {
 	rest := others(l, owner)
 	next := elect(addr, rest...)
 	if err := l.CreateBackends(ctx, ns, app, rest); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantOwner(t, l, ctx, addr, owner, 30*time.Second)
 	w, err := l.WatchNeigh()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	defer w.Stop()
 	wantFetch(t, l, addr, 5)
@@ -331,10 +331,10 @@ func TestLayer2Failover(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		crashAt := time.Now()
 		if err := l.Signal(lab.SpeakerProcess(owner), syscall.SIGKILL); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		if err := lab.SetCable(owner, false); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		c, err := neighAt(t, w, crashAt, 10*time.Second, addr, next)
 		if err != nil {
@@ -361,11 +361,11 @@ func TestLayer2Failover(t *testing.T) {
 		all := l2Addresses(t, l, ctx)
 		for _, a := range all {
 			if err := lab.PokeFromL2Client(a); err != nil {
-				t.Fatal(err)
+				fatal(t, "%v", err)
 			}
 		}
 		if err := lab.SetCable(owner, true); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		startAt := time.Now()
 		restartSpeaker(t, l, owner, nil)
@@ -399,7 +399,7 @@ func TestLayer2Failover(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		termAt := time.Now()
 		if err := l.Signal(lab.SpeakerProcess(owner), syscall.SIGTERM); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		c, err := neighAt(t, w, termAt, 10*time.Second, addr, next)
 		if err != nil {
@@ -451,7 +451,7 @@ func TestLayer2LocalFollowsEndpoint(t *testing.T) {
 	}
 	w, err := l.WatchNeigh()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	defer w.Stop()
 	stop := startL2Fetch(t, l, lab.URL(addr))
@@ -481,7 +481,7 @@ func TestLayer2IPv6AndUnicastProbes(t *testing.T) {
 	const ns, app = "e2e-l2-v6", "web"
 	l, ctx := setup(t, ns)
 	if err := l.CreateBackends(ctx, ns, app, l.NodeList); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	v6 := l2Service(t, l, ctx, ns, "web6", app, lab.ServiceOptions{IPv6: true})
 	v4 := l2Service(t, l, ctx, ns, "web4", app, lab.ServiceOptions{})
@@ -490,11 +490,11 @@ func TestLayer2IPv6AndUnicastProbes(t *testing.T) {
 	wantOwner(t, l, ctx, v4, owner4, 30*time.Second)
 	wantFetch(t, l, v6, 10)
 	if err := lab.SetL2ClientProbeDelay(time.Second); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	w, err := l.WatchNeigh()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	defer w.Stop()
 
@@ -503,10 +503,10 @@ func TestLayer2IPv6AndUnicastProbes(t *testing.T) {
 	probe := func(addr netip.Addr, m string) []lab.NeighChange {
 		at := time.Now()
 		if err := lab.SetNeighStale(addr, m); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		if err := lab.PokeFromL2Client(addr); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		time.Sleep(6 * time.Second)
 		var got []lab.NeighChange
@@ -556,7 +556,7 @@ func TestLayer2PartitionHeals(t *testing.T) {
 	const ns, app = "e2e-l2-partition", "web"
 	l, ctx := setup(t, ns)
 	if err := l.CreateBackends(ctx, ns, app, l.NodeList); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	var addrs []netip.Addr
 	for i := range 6 {
@@ -565,7 +565,7 @@ func TestLayer2PartitionHeals(t *testing.T) {
 	wantOwners(t, l, ctx, addrs, 30*time.Second)
 	n1 := l.NodeList[0]
 	if err := lab.CutGossip(n1); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	healed := false
 	defer func() {
@@ -594,7 +594,7 @@ func TestLayer2PartitionHeals(t *testing.T) {
 		t.Logf("partitioned: %s answered by %v (%v)", a, who, err)
 	}
 	if err := lab.HealGossip(n1); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	healed = true
 	healAt := time.Now()

@@ -47,7 +47,7 @@ func neighborStats(t *testing.T, l *lab.Lab) map[string]lab.NeighborStats {
 	for _, n := range l.NodeList {
 		st, err := l.NeighborStats(n.Addr.String())
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		m[n.Name] = st
 	}
@@ -98,11 +98,11 @@ func restoreControlPlane(t *testing.T, l *lab.Lab) {
 		if _, running := l.Pid("kube-apiserver"); !running {
 			if _, running := l.Pid("etcd"); !running {
 				if err := l.StartEtcd(); err != nil {
-					t.Error(err)
+					errorf(t, "%v", err)
 				}
 			}
 			if err := l.StartAPIServer(context.Background()); err != nil {
-				t.Error(err)
+				errorf(t, "%v", err)
 			}
 		}
 		restartKubeProxies(t, l)
@@ -120,7 +120,7 @@ func restoreControlPlane(t *testing.T, l *lab.Lab) {
 func restartKubeProxies(t *testing.T, l *lab.Lab) {
 	t.Helper()
 	if err := l.RestartKubeProxies(context.Background()); err != nil {
-		t.Error(err)
+		errorf(t, "%v", err)
 	}
 }
 
@@ -158,19 +158,19 @@ func TestFailStatic(t *testing.T) {
 		before := neighborStats(t, l)
 		w, err := l.WatchRoutes()
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		defer w.Stop()
 		nw, err := l.WatchNeigh()
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		defer nw.Stop()
 		stopCluster, stopLocal := startFetch(t, l, lab.URL(cluster)), startFetch(t, l, lab.URL(local))
 		time.Sleep(time.Second)
 		downAt := time.Now()
 		if err := l.StopControlPlane(10 * time.Second); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		for time.Since(downAt) < failStaticOutage {
 			time.Sleep(5 * time.Second)
@@ -182,7 +182,7 @@ func TestFailStatic(t *testing.T) {
 			}
 		}
 		if err := l.StartControlPlane(ctx); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		upAt := time.Now()
 		t.Logf("The apiserver was down for %s", upAt.Sub(downAt).Round(time.Second))
@@ -239,17 +239,17 @@ func TestFailStatic(t *testing.T) {
 		before := neighborStats(t, l)
 		w, err := l.WatchRoutes()
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		defer w.Stop()
 		stop := startFetch(t, l, lab.URL(local))
 		time.Sleep(time.Second)
 		if err := l.Kill(speaker, syscall.SIGKILL, 10*time.Second); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		wantNextHops(t, l, prefixes[1], nil)
 		if err := l.StartSpeaker(n1, nil); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		wantNextHops(t, l, prefixes[1], addrs(n1))
 		time.Sleep(time.Second)
@@ -275,7 +275,7 @@ func TestFailStatic(t *testing.T) {
 		})
 		wantOwner(t, l, ctx, l2, owner, 60*time.Second) // after the previous control's restart, too
 		if err := l.Kill(speaker, syscall.SIGKILL, 10*time.Second); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		next := elect(l2, others(l, owner)...)
 		wantOwner(t, l, ctx, l2, next, 60*time.Second)
@@ -284,7 +284,7 @@ func TestFailStatic(t *testing.T) {
 		}
 		t.Logf("With %s's speaker crashed, %s answers for %s", owner.Name, next.Name, l2)
 		if err := l.StartSpeaker(owner, nil); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		wantOwner(t, l, ctx, l2, owner, 60*time.Second)
 	})
@@ -302,11 +302,11 @@ func setPeerGracefulRestart(t *testing.T, l *lab.Lab, on bool) {
 	}
 	p := &seamarkv1alpha1.BGPPeer{}
 	if err := l.Client.Get(ctx, client.ObjectKey{Name: lab.PeerName}, p); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	p.Spec.GracefulRestart = gr
 	if err := l.Client.Update(ctx, p); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if !on {
 		// Every session re-established without the capability: the next
@@ -381,10 +381,10 @@ func TestSpeakerRestartDuringOutage(t *testing.T) {
 	crashDuringOutage := func(t *testing.T) {
 		t.Helper()
 		if err := l.StopControlPlane(10 * time.Second); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		if err := l.Kill(speaker, syscall.SIGKILL, 10*time.Second); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		eventually(t, 30*time.Second, "the router holds "+n1.Name+"'s path as stale", func() error {
 			p, ok, err := pathFrom(l, prefix, n1.Addr.String())
@@ -404,7 +404,7 @@ func TestSpeakerRestartDuringOutage(t *testing.T) {
 		// (as "no route to host" once was) next to what the router did.
 		rw, err := l.WatchRoutes()
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		defer rw.Stop()
 		stop := startFetch(t, l, lab.URL(addr))
@@ -413,14 +413,14 @@ func TestSpeakerRestartDuringOutage(t *testing.T) {
 		crashDuringOutage(t)
 		off := l.LogSize(speaker)
 		if err := l.StartSpeaker(n1, nil); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		// Long enough for the new speaker to have opened its session, had
 		// it not waited for its caches.
 		time.Sleep(20 * time.Second)
 		p, ok, err := pathFrom(l, prefix, n1.Addr.String())
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		if !ok || !p.Stale {
 			fatal(t, "20s after the speaker restarted without an apiserver the router's path is %+v (present: %v), want still stale", p, ok)
@@ -429,7 +429,7 @@ func TestSpeakerRestartDuringOutage(t *testing.T) {
 			fatal(t, "the speaker exited without an apiserver: %s", l.LogSince(speaker, off))
 		}
 		if err := l.StartControlPlane(ctx); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		eventually(t, 90*time.Second, "a fresh path from "+n1.Name, func() error {
 			p, ok, err := pathFrom(l, prefix, n1.Addr.String())
@@ -476,25 +476,25 @@ func TestSpeakerRestartDuringOutage(t *testing.T) {
 		crashDuringOutage(t)
 		a, err := l.StartAnnounce(n1, n1.Addr, netip.MustParsePrefix("203.0.113.250/32"))
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		t.Cleanup(func() { _ = a.Stop() })
 		wantNextHops(t, l, prefix, nil)
 		time.Sleep(time.Second)
 		if err := a.Stop(); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		if err := l.StartControlPlane(ctx); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		if err := l.StartSpeaker(n1, nil); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		wantNextHops(t, l, prefix, addrs(n1))
 		res := stop()
 		t.Logf("With a session that knew no plan: %d of %d requests failed", res.Errors, res.Requests)
 		if res.Errors == 0 {
-			t.Fatal("no request failed although the router dropped the stale path: the scenario cannot see a withdrawal")
+			fatal(t, "%v", "no request failed although the router dropped the stale path: the scenario cannot see a withdrawal")
 		}
 	})
 }
@@ -576,7 +576,7 @@ func TestHostilePeers(t *testing.T) {
 	before := neighborStats(t, l)
 	rss0, err := l.ProcStats(speaker)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	off := l.LogSize(speaker)
 	stop := startFetch(t, l, lab.URL(addr))
@@ -585,7 +585,7 @@ func TestHostilePeers(t *testing.T) {
 	malformed := lab.HostileOptions{Mode: lab.HostileMalformed, Listen: netip.AddrPortFrom(lab.RouterFabricAddr, 1792), Peer: n3.Addr}
 	for _, o := range []lab.HostileOptions{flood, malformed} {
 		if err := l.StartHostile(o); err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		t.Cleanup(func() { _ = l.StopProcess(lab.HostileProcess(o.Mode), 5*time.Second) })
 	}
@@ -625,7 +625,7 @@ func TestHostilePeers(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		st, err := l.ProcStats(speaker)
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, "%v", err)
 		}
 		rssMax = max(rssMax, st.RSS)
 	}
@@ -711,7 +711,7 @@ func TestHostilePeers(t *testing.T) {
 		FailedAttempts int `json:"failedAttempts"`
 	}
 	if err := json.Unmarshal([]byte(bad[len(bad)-1]), &last); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	if last.FailedAttempts < 3 || len(bad) >= last.FailedAttempts {
 		errorf(t, "%d lines for %d failed attempts with the wrong ASN, want fewer lines than attempts (and 3 attempts at least)", len(bad), last.FailedAttempts)
@@ -796,7 +796,7 @@ func TestBadConfigurationAtScaleInLab(t *testing.T) {
 		create(t, l, ctx, o)
 	}
 	if err := waitV6Sessions(l, 90*time.Second); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	// A Service that names a pool the controller has not seen yet is told
 	// so in an AllocationFailed Warning (and is granted once the pool
@@ -840,7 +840,7 @@ func TestBadConfigurationAtScaleInLab(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Logf("Created %d Services in %s", count, time.Since(start).Round(time.Second))
 
@@ -989,7 +989,7 @@ func randomSecret(t *testing.T, prefix string) string {
 	t.Helper()
 	b := make([]byte, 12)
 	if _, err := cryptorand.Read(b); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	return prefix + hex.EncodeToString(b)
 }
@@ -1094,7 +1094,7 @@ func TestSecretsInUse(t *testing.T) {
 	// The lab's layer 2 defaults give every speaker the memberlist key.
 	ml := &corev1.Secret{}
 	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: lab.SeamarkNamespace, Name: lab.MemberlistSecretName}, ml); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	registerSecret(string(ml.Data[speaker.MemberlistKeyField]))
 	if leaks := secretLeaks(l.LogFiles(), nil, []string{pw}); len(leaks) > 0 {

@@ -93,7 +93,7 @@ func kubectlGet(t *testing.T, l *lab.Lab, gvr schema.GroupVersionResource) strin
 	t.Helper()
 	rc, err := l.RestConfig()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	rc = rest.CopyConfig(rc)
 	rc.GroupVersion = &schema.GroupVersion{Group: gvr.Group, Version: gvr.Version}
@@ -101,7 +101,7 @@ func kubectlGet(t *testing.T, l *lab.Lab, gvr schema.GroupVersionResource) strin
 	rc.NegotiatedSerializer = serializer.NewCodecFactory(l.Scheme).WithoutConversion()
 	rcl, err := rest.RESTClientFor(rc)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	var table metav1.Table
 	body, err := rcl.Get().Resource(gvr.Resource).SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(context.Background())
@@ -176,7 +176,7 @@ func TestSpeakerStatusAndAnnounced(t *testing.T) {
 	t.Logf("with FRR stopped: kubectl seamark explain svc %s/web\n%s", ns, seamarkPlugin(t, l, "explain", "svc", ns+"/web"))
 
 	if err := l.StartRouter(lab.RouterConfig{Nodes: l.NodeList}); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	wantSessions(t, l)
 	wantSpeakers(t, l, ctx, "Established")
@@ -225,11 +225,11 @@ func logConditions(t *testing.T, l *lab.Lab, ctx context.Context, ns, name strin
 	t.Helper()
 	svc := &corev1.Service{}
 	if err := l.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, svc); err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	y, err := yaml.Marshal(map[string]any{"status": map[string]any{"conditions": svc.Status.Conditions}})
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, "%v", err)
 	}
 	t.Logf("kubectl get svc -n %s %s -o yaml (status.conditions)\n%s", ns, name, y)
 }
