@@ -108,7 +108,14 @@ func parseCIDR(s string) (Range, error) {
 	if c := p.String(); c != s {
 		return Range{}, invalidRange("%s is not in canonical form; use %s", s, c)
 	}
-	return rangeOfPrefix(p), nil
+	r := rangeOfPrefix(p)
+	if !r.IsValid() {
+		// A CIDR below the IPv4-mapped block that runs into it (::/80,
+		// ::ff00:0:0/88): no range may end on an IPv4-mapped address
+		// (parseEnd, IsValid). The fuzz target found ::/80.
+		return Range{}, invalidRange("%s ends at %s, an IPv4-mapped IPv6 address; use a range that ends before ::ffff:0:0", s, netip.AddrFrom16(r.Last.As16()))
+	}
+	return r, nil
 }
 
 // rangeOfPrefix returns the range of a masked prefix.

@@ -36,6 +36,8 @@ func TestParseRange(t *testing.T) {
 		{name: "prefix too long", in: "203.0.113.0/33", wantErr: `"203.0.113.0/33" is not a valid CIDR`},
 		{name: "IPv4-mapped CIDR", in: "::ffff:203.0.113.0/120", wantErr: "::ffff:203.0.113.0/120 is an IPv4-mapped IPv6 CIDR; use 203.0.113.0/24"},
 		{name: "short IPv4-mapped CIDR", in: "::ffff:0.0.0.0/90", wantErr: "use an IPv4 CIDR"},
+		{name: "a CIDR that ends in the IPv4-mapped block", in: "::/80", wantErr: "::/80 ends at ::ffff:255.255.255.255, an IPv4-mapped IPv6 address"},
+		{name: "a longer CIDR that ends in the IPv4-mapped block", in: "::ff00:0:0/88", wantErr: "::ff00:0:0/88 ends at ::ffff:255.255.255.255"},
 		{name: "zone in a CIDR", in: "fe80::%eth0/64", wantErr: "is not a valid CIDR"},
 		{name: "reversed range", in: "203.0.113.20-203.0.113.10", wantErr: "203.0.113.20-203.0.113.10 starts after it ends; use 203.0.113.10-203.0.113.20"},
 		{name: "mixed families", in: "203.0.113.1-2001:db8::1", wantErr: "203.0.113.1-2001:db8::1 mixes IPv4 and IPv6"},
